@@ -1,0 +1,47 @@
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { AppContext } from './context.ts'
+import { registerDocs } from './plugins/docs.ts'
+import { registerEnvelope, traceIdOf } from './plugins/envelope.ts'
+import { registerRateLimit } from './plugins/rate-limit.ts'
+import { registerRequestLog } from './plugins/request-log.ts'
+import { goodsRoutes } from './modules/goods/goods.routes.ts'
+import { healthRoutes } from './modules/health/health.routes.ts'
+import { ordersRoutes } from './modules/orders/orders.routes.ts'
+import { callbackRoutes } from './modules/payments/callback.routes.ts'
+
+export interface AppOptions {
+  logger?: FastifyBaseLogger
+}
+
+/** The HTTP application over a context; no listen, so tests inject into it. */
+export async function buildApp (ctx: AppContext, opts: AppOptions = {}) {
+  const { config } = ctx
+  let closing = false
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    requestIdHeader: false,
+    genReqId: traceIdOf,
+    // Our own one line per request (plugins/request-log.ts) replaces Fastify's two.
+    logController: new LogController({ requestIdLogLabel: 'trace_id', disableRequestLogging: true }),
+    // Requests that arrive while closing get our 503 envelope, not Fastify's plain one.
+    return503OnClosing: false,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  app.addHook('preClose', async () => { closing = true })
+
+  // Only JSON by default; the callback route adds forms for itself.
+  app.removeContentTypeParser('text/plain')
+  registerEnvelope(app, { statusMode: config.httpStatusMode, isClosing: () => closing })
+  registerRequestLog(app)
+  registerRateLimit(app, { perMinute: config.rateLimitPerMinute, callbackAllowIps: config.callbackAllowIps })
+  await registerDocs(app)
+
+  await app.register(goodsRoutes, { ctx })
+  await app.register(ordersRoutes, { ctx })
+  await app.register(callbackRoutes, { ctx })
+  await app.register(healthRoutes, { ctx })
+  return app
+}

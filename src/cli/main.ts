@@ -1,0 +1,70 @@
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig, loadEnv } from '../config.ts'
+import { connect } from '../db/connect.ts'
+import { migrateToLatest } from '../db/migrate.ts'
+import { importCatalog, readCatalogFile } from '../modules/goods/goods.service.ts'
+import { serve } from '../server.ts'
+import { signCommand, simulatePayment } from './payment-tools.ts'
+
+const HELP = `gamepay <command>
+
+  serve                          start the HTTP service (PORT, HOST, DATABASE_URL, ...)
+  migrate                        apply pending database migrations and exit
+  sign [k=v ...] [--json '{..}'] print stringA and the signature of callback parameters
+       [--type MD5|HMAC-SHA256|RSA2] [--secret S] [--private-key pem-file]
+  simulate-payment <order>       send a correctly signed success callback to a running server
+       [--url http://127.0.0.1:8080] [--amount yuan] [--gyyx platform-order-no] [--result success] [--type MD5]
+  goods import <file.json>       upsert goods by id: [{"id":1,"item":"月卡","single_pric":30,"on_sale":true}]
+
+Configuration comes from the environment and an optional .env file (see README).`
+
+async function main (argv: string[]) {
+  const [command, ...rest] = argv
+  const env = loadEnv()
+  switch (command) {
+    case 'serve':
+      await serve(loadConfig(env))
+      return
+    case 'migrate': {
+      const store = connect(loadConfig(env).databaseUrl)
+      try {
+        const applied = await migrateToLatest(store)
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date')
+      } finally {
+        await store.close()
+      }
+      return
+    }
+    case 'sign':
+      console.log(signCommand(rest, env))
+      return
+    case 'simulate-payment':
+      console.log(await simulatePayment(rest, env))
+      return
+    case 'goods': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true })
+      if (positionals[0] !== 'import' || !positionals[1]) throw new Error('usage: gamepay goods import <file.json>')
+      const goods = readCatalogFile(positionals[1])
+      const store = connect(loadConfig(env).databaseUrl)
+      try {
+        await migrateToLatest(store)
+        const counts = await importCatalog(store, goods, Date.now())
+        console.log(`goods: ${counts.inserted} inserted, ${counts.updated} updated`)
+      } finally {
+        await store.close()
+      }
+      return
+    }
+    case undefined: case 'help': case '--help': case '-h':
+      console.log(HELP)
+      return
+    default:
+      throw new Error(`unknown command "${command}"\n\n${HELP}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const prefix = err instanceof ConfigError ? 'configuration error: ' : 'gamepay: '
+  console.error(prefix + (err instanceof Error ? err.message : String(err)))
+  process.exit(1)
+})

@@ -1,0 +1,75 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from './config.ts'
+import { connect, type Store } from './db/connect.ts'
+import { migrateToLatest } from './db/migrate.ts'
+import { DEMO_CATALOG, importCatalog, readCatalogFile } from './modules/goods/goods.service.ts'
+import { startOrderNumbers, type OrderNumbers } from './modules/orders/order-numbers.ts'
+import { createOrderService, type OrderService } from './modules/orders/orders.service.ts'
+import { createCallbackService, type CallbackService } from './modules/payments/callback.service.ts'
+
+export interface AppContext {
+  config: Config
+  store: Store
+  ids: OrderNumbers
+  clock: () => number
+  orders: OrderService
+  callbacks: CallbackService
+  close: () => Promise<void>
+}
+
+export interface ContextOptions {
+  clock?: () => number
+  /** Run the background expiry sweep (off in tests, which call expireDueOrders themselves). */
+  sweepMs?: number
+  log?: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
+}
+
+/** Everything the routes, the CLI and the background jobs share: database, ids, services. */
+export async function createContext (config: Config, opts: ContextOptions = {}): Promise<AppContext> {
+  const clock = opts.clock ?? Date.now
+  const store = connect(config.databaseUrl, { poolSize: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs })
+  let ids: OrderNumbers | undefined
+  try {
+    await migrateToLatest(store)
+    if (config.goodsSeed) await importCatalog(store, readCatalogFile(config.goodsSeed), clock())
+    else if (!config.production) await importCatalog(store, DEMO_CATALOG, clock(), false)
+    ids = await startOrderNumbers(store, { prefix: config.orderPrefix, fixedWorkerId: config.workerId, now: clock })
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+
+  const orders = createOrderService({ store, ids, clock, orderTtlSeconds: config.orderTtlSeconds })
+  const callbacks = createCallbackService({
+    store,
+    clock,
+    secret: config.callbackSecret,
+    rsaPublicKey: config.callbackRsaPublicKey,
+    successResults: config.callbackSuccessResults,
+    allowIps: config.callbackAllowIps,
+    maxAgeSeconds: config.callbackMaxAgeSeconds,
+  })
+
+  let sweep: NodeJS.Timeout | undefined
+  if (opts.sweepMs) {
+    sweep = setInterval(() => {
+      orders.expireDueOrders().catch((err) => opts.log?.warn({ err: (err as Error).message }, 'expiry sweep failed'))
+    }, opts.sweepMs)
+    sweep.unref()
+  }
+
+  const heldIds = ids
+  return {
+    config,
+    store,
+    ids: heldIds,
+    clock,
+    orders,
+    callbacks,
+    async close () {
+      clearInterval(sweep)
+      await heldIds.close()
+      await store.close()
+    },
+  }
+}

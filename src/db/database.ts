@@ -1,0 +1,111 @@
+import type { Generated, Kysely, Transaction } from 'kysely'
+
+// Integers come back from the drivers as bigint (better-sqlite3 safe integers) or decimal
+// strings (pg int8, mysql2 bigNumberStrings), never as a lossy JS number; see ./values.ts.
+type DbInt = number | bigint | string
+type Time = DbInt // epoch milliseconds, UTC
+
+export interface GoodsTable {
+  id: DbInt
+  item: string
+  price_fen: DbInt
+  on_sale: DbInt
+  created_at: Time
+  updated_at: Time
+}
+
+export interface OrdersTable {
+  order_no: string
+  user_id: string
+  goods_id: DbInt
+  item: string
+  price_fen: DbInt
+  amount_num: DbInt
+  amount_fen: DbInt
+  server_flag: string
+  description: string | null
+  game_role_id: string | null
+  game_role_name: string | null
+  game_role_grade: string | null
+  status: string
+  // Set only while the order is unpaid: the unique key that makes "reuse the open order" race-free.
+  open_key: string | null
+  created_at: Time
+  expire_at: Time
+  updated_at: Time
+  paid_at: Time | null
+  gyyx_order_no: string | null
+  paid_fen: DbInt | null
+  late_payment: DbInt
+  verify_count: DbInt
+  first_verified_at: Time | null
+}
+
+export interface OrderEventsTable {
+  id: Generated<DbInt>
+  order_no: string
+  from_status: string | null
+  to_status: string
+  actor: string
+  reason: string
+  trace_id: string | null
+  created_at: Time
+}
+
+export interface PaymentsTable {
+  id: Generated<DbInt>
+  gyyx_order_no: string
+  order_no: string
+  amount_fen: DbInt
+  // applied | late (applied to a cancelled/expired order) | duplicate (not applied: refund it)
+  kind: string
+  result: string
+  result_message: string
+  server_flag: string
+  common_param: string
+  platform_timestamp: string
+  trace_id: string
+  created_at: Time
+}
+
+export interface CallbacksTable {
+  id: Generated<DbInt>
+  received_at: Time
+  source_ip: string
+  trace_id: string
+  game_order_no: string | null
+  gyyx_order_no: string | null
+  params: string
+  sign_type: string | null
+  signature: string
+  outcome: string
+  anomaly: DbInt
+}
+
+export interface IdempotencyKeysTable {
+  user_id: string
+  idem_key: string
+  order_no: string
+  response: string
+  created_at: Time
+}
+
+export interface WorkerLeasesTable {
+  worker_id: DbInt
+  owner: string
+  expires_at: Time
+  heartbeat_at: Time
+}
+
+export interface DB {
+  goods: GoodsTable
+  orders: OrdersTable
+  order_events: OrderEventsTable
+  payments: PaymentsTable
+  callbacks: CallbacksTable
+  idempotency_keys: IdempotencyKeysTable
+  worker_leases: WorkerLeasesTable
+}
+
+export type Db = Kysely<DB>
+export type Executor = Kysely<DB> | Transaction<DB>

@@ -1,0 +1,26 @@
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely'
+import type { Store } from './connect.ts'
+import { init } from './migrations/001_init.ts'
+
+// Versioned migrations, applied in name order. Kysely's migrator takes a lock on PostgreSQL and
+// MySQL, so several instances starting at once apply each migration once.
+function provider (store: Store): MigrationProvider {
+  const migrations: Record<string, Migration> = {
+    '001_init': init(store.caps.name),
+  }
+  return { getMigrations: async () => migrations }
+}
+
+const migrator = (store: Store) => new Migrator({ db: store.db, provider: provider(store) })
+
+export async function migrateToLatest (store: Store): Promise<string[]> {
+  const result: MigrationResultSet = await migrator(store).migrateToLatest()
+  if (result.error) throw result.error
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+}
+
+/** Names of migrations known to this build but not yet applied (empty when current). */
+export async function pendingMigrations (store: Store): Promise<string[]> {
+  const all = await migrator(store).getMigrations()
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
+}
