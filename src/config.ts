@@ -56,7 +56,7 @@ function int (env: Env, name: string, fallback: number, min: number, max: number
 
 function str (env: Env, name: string): string | null {
   const raw = env[name]?.trim()
-  return raw ? raw : null
+  return raw || null
 }
 
 function list (raw: string | null): string[] {

@@ -52,14 +52,14 @@ function validationError (errors: AjvError[], context: string | undefined): AppE
 }
 
 /** Any error as the state the client is told; unknown errors are INTERNAL_ERROR, never their text. */
-export function toAppError (err: unknown): AppError {
+export function toAppError (err: unknown, contentType?: string): AppError {
   if (err instanceof AppError) return err
   const e = err as FastifyError & { validationContext?: string }
   if (Array.isArray(e?.validation)) return validationError(e.validation as AjvError[], e.validationContext)
   if (isUnavailable(err) || err instanceof ClockMovedBackwardsError) return new AppError('SERVICE_UNAVAILABLE')
   switch (e?.statusCode) {
     case 413: return new AppError('PAYLOAD_TOO_LARGE')
-    case 415: return new AppError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type')
+    case 415: return new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type: ${contentType ?? '(none)'}`.slice(0, 200))
     case 400: return invalidField('body', '不是有效的 JSON 或表单', 'is not valid JSON or form data')
   }
   return new AppError('INTERNAL_ERROR')
@@ -88,7 +88,7 @@ export function registerEnvelope (app: FastifyInstance, opts: { statusMode: Http
   }
 
   app.setErrorHandler((err, req, reply) => {
-    const error = toAppError(err)
+    const error = toAppError(err, req.headers['content-type'])
     if (error.state === 'INTERNAL_ERROR') req.log.error({ err }, 'unhandled error')
     else if (error.state === 'SERVICE_UNAVAILABLE') req.log.warn({ err: { message: (err as Error).message, code: (err as FastifyError).code } }, 'service unavailable')
     if (error.state === 'SERVICE_UNAVAILABLE') reply.header('Retry-After', '1')
