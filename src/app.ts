@@ -2,7 +2,8 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { AppContext } from './context.ts'
 import { registerDocs } from './plugins/docs.ts'
-import { registerEnvelope, traceIdOf } from './plugins/envelope.ts'
+import { invalidField } from './errors.ts'
+import { registerEnvelope, sendFailure, toAppError, traceIdOf } from './plugins/envelope.ts'
 import { registerRateLimit } from './plugins/rate-limit.ts'
 import { registerRequestLog } from './plugins/request-log.ts'
 import { goodsRoutes } from './modules/goods/goods.routes.ts'
@@ -29,6 +30,13 @@ export async function buildApp (ctx: AppContext, opts: AppOptions = {}) {
     // Requests that arrive while closing get our 503 envelope, not Fastify's plain one.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // A URL that cannot be decoded (`/api/pay/%ZZ`) is refused before any route or hook runs:
+    // it gets the envelope too, not Fastify's own error body.
+    frameworkErrors: (err, req, reply) => {
+      reply.header('X-Request-Id', req.id)
+      const error = err.code === 'FST_ERR_BAD_URL' ? invalidField('url', '不是有效的 URL', 'is not a valid URL') : toAppError(err)
+      return sendFailure(req, reply, error, config.httpStatusMode)
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('preClose', async () => { closing = true })
 

@@ -19,6 +19,8 @@ export interface Config {
   orderPrefix: string
   orderTtlSeconds: number
   workerId: number | null
+  /** How long a worker-id lease lives without a heartbeat: how soon a crashed instance's id is free again. */
+  workerLeaseTtlMs: number
   goodsSeed: string | null
   httpStatusMode: HttpStatusMode
   bodyLimit: number
@@ -137,6 +139,7 @@ export function loadConfig (env: Env = process.env): Config {
     orderPrefix: prefix,
     orderTtlSeconds: int(env, 'ORDER_TTL_SECONDS', 1800, 1, 31_536_000),
     workerId: workerId ? int(env, 'WORKER_ID', 0, 0, 1023) : null,
+    workerLeaseTtlMs: int(env, 'WORKER_LEASE_TTL_MS', 30_000, 6_000, 3_600_000),
     goodsSeed: str(env, 'GOODS_SEED'),
     httpStatusMode: statusMode,
     bodyLimit: int(env, 'BODY_LIMIT', 65536, 1024, 104_857_600),

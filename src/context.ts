@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Config } from './config.ts'
+import { ConfigError, type Config } from './config.ts'
 import { connect, type Store } from './db/connect.ts'
 import { migrateToLatest } from './db/migrate.ts'
 import { DEMO_CATALOG, importCatalog, readCatalogFile } from './modules/goods/goods.service.ts'
@@ -24,6 +24,15 @@ export interface ContextOptions {
   log?: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
 }
 
+/** The GOODS_SEED catalog; a file that cannot be read or parsed stops the start naming the variable (CONTRACT §8). */
+function readGoodsSeed (file: string) {
+  try {
+    return readCatalogFile(file)
+  } catch (err) {
+    throw new ConfigError('GOODS_SEED', (err as Error).message)
+  }
+}
+
 /** Everything the routes, the CLI and the background jobs share: database, ids, services. */
 export async function createContext (config: Config, opts: ContextOptions = {}): Promise<AppContext> {
   const clock = opts.clock ?? Date.now
@@ -31,9 +40,9 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
   let ids: OrderNumbers | undefined
   try {
     await migrateToLatest(store)
-    if (config.goodsSeed) await importCatalog(store, readCatalogFile(config.goodsSeed), clock())
+    if (config.goodsSeed) await importCatalog(store, readGoodsSeed(config.goodsSeed), clock())
     else if (!config.production) await importCatalog(store, DEMO_CATALOG, clock(), false)
-    ids = await startOrderNumbers(store, { prefix: config.orderPrefix, fixedWorkerId: config.workerId, now: clock })
+    ids = await startOrderNumbers(store, { prefix: config.orderPrefix, fixedWorkerId: config.workerId, leaseTtlMs: config.workerLeaseTtlMs, now: clock })
   } catch (err) {
     await store.close()
     throw err

@@ -69,7 +69,7 @@ export async function createTestApp (dialect: DialectName, opts: { env?: Record<
 }
 
 /** Callback parameters with a valid signature (CONTRACT §5.1). */
-export function signed (params: Record<string, unknown>, opts: { type?: SignType, secret?: string, privateKeyPem?: string } = {}) {
+export function signed<T extends Record<string, unknown>> (params: T, opts: { type?: SignType, secret?: string, privateKeyPem?: string } = {}): T & { signType: SignType, sign: string } {
   const type = opts.type ?? 'MD5'
   const text: Record<string, string | null> = {}
   for (const [k, v] of Object.entries(params)) text[k] = toSignValue(v) ?? null

@@ -1,10 +1,8 @@
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, loadEnv } from '../config.ts'
-import { connect } from '../db/connect.ts'
-import { migrateToLatest } from '../db/migrate.ts'
-import { importCatalog, readCatalogFile } from '../modules/goods/goods.service.ts'
-import { serve } from '../server.ts'
-import { signCommand, simulatePayment } from './payment-tools.ts'
+
+// Each command loads only what it needs: `sign` should not pay for Fastify and three drivers.
+const database = async () => ({ ...await import('../db/connect.ts'), ...await import('../db/migrate.ts') })
 
 const HELP = `gamepay <command>
 
@@ -23,9 +21,10 @@ async function main (argv: string[]) {
   const env = loadEnv()
   switch (command) {
     case 'serve':
-      await serve(loadConfig(env))
+      await (await import('../server.ts')).serve(loadConfig(env))
       return
     case 'migrate': {
+      const { connect, migrateToLatest } = await database()
       const store = connect(loadConfig(env).databaseUrl)
       try {
         const applied = await migrateToLatest(store)
@@ -36,14 +35,16 @@ async function main (argv: string[]) {
       return
     }
     case 'sign':
-      console.log(signCommand(rest, env))
+      console.log((await import('./payment-tools.ts')).signCommand(rest, env))
       return
     case 'simulate-payment':
-      console.log(await simulatePayment(rest, env))
+      console.log(await (await import('./payment-tools.ts')).simulatePayment(rest, env))
       return
     case 'goods': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true })
       if (positionals[0] !== 'import' || !positionals[1]) throw new Error('usage: gamepay goods import <file.json>')
+      const { importCatalog, readCatalogFile } = await import('../modules/goods/goods.service.ts')
+      const { connect, migrateToLatest } = await database()
       const goods = readCatalogFile(positionals[1])
       const store = connect(loadConfig(env).databaseUrl)
       try {

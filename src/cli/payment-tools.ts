@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.ts'
-import { connect } from '../db/connect.ts'
 import { fenToYuan } from '../domain/money.ts'
 import { buildStringA, computeSign, normalizeSignType, toSignValue, type SignType } from '../domain/signature.ts'
-import { findOrder } from '../modules/orders/orders.repository.ts'
 
 type Env = Record<string, string | undefined>
 
@@ -70,6 +68,8 @@ export async function simulatePayment (args: string[], env: Env): Promise<string
   let amount: string | number | undefined = values.amount
   if (amount === undefined) {
     // The amount the order expects, read from the same database the server uses.
+    const { connect } = await import('../db/connect.ts')
+    const { findOrder } = await import('../modules/orders/orders.repository.ts')
     const store = connect(config.databaseUrl)
     try {
       const order = await findOrder(store.db, orderNo, false)

@@ -60,9 +60,20 @@ export function toAppError (err: unknown, contentType?: string): AppError {
   switch (e?.statusCode) {
     case 413: return new AppError('PAYLOAD_TOO_LARGE')
     case 415: return new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type: ${contentType ?? '(none)'}`.slice(0, 200))
-    case 400: return invalidField('body', '不是有效的 JSON 或表单', 'is not valid JSON or form data')
+    case 400: return /prototype/.test(String(e.message))
+      ? invalidField('body', '含有禁止的 __proto__ 或 constructor.prototype 键', 'contains a forbidden __proto__ or constructor.prototype key')
+      : invalidField('body', '不是有效的 JSON 或表单', 'is not valid JSON or form data')
   }
   return new AppError('INTERNAL_ERROR')
+}
+
+/** The failure envelope; also used by app.ts for requests that never reach a route (an undecodable URL). */
+export function sendFailure (req: FastifyRequest, reply: FastifyReply, error: AppError, statusMode: HttpStatusMode) {
+  req.state = error.state
+  const status = statusMode === 'always-200' ? 200 : error.httpStatus
+  return reply.code(status).type('application/json; charset=utf-8').send({
+    result: 'fail', state: error.state, trace_id: req.id, message: error.localized(languageOf(req.headers['accept-language'])),
+  })
 }
 
 export function registerEnvelope (app: FastifyInstance, opts: { statusMode: HttpStatusMode, isClosing: () => boolean }) {
@@ -79,13 +90,7 @@ export function registerEnvelope (app: FastifyInstance, opts: { statusMode: Http
     if (opts.isClosing()) throw new AppError('SERVICE_UNAVAILABLE', 'shutting down')
   })
 
-  const send = (req: FastifyRequest, reply: FastifyReply, error: AppError) => {
-    req.state = error.state
-    const status = opts.statusMode === 'always-200' ? 200 : error.httpStatus
-    return reply.code(status).type('application/json; charset=utf-8').send({
-      result: 'fail', state: error.state, trace_id: req.id, message: error.localized(languageOf(req.headers['accept-language'])),
-    })
-  }
+  const send = (req: FastifyRequest, reply: FastifyReply, error: AppError) => sendFailure(req, reply, error, opts.statusMode)
 
   app.setErrorHandler((err, req, reply) => {
     const error = toAppError(err, req.headers['content-type'])

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { BlockList } from 'node:net'
 import { AppError } from '../errors.ts'
-import { isAllowedSource } from '../modules/payments/callback.service.ts'
 
 /**
  * One budget per client address per minute across the public routes, kept in this process's
@@ -17,8 +16,9 @@ export function registerRateLimit (app: FastifyInstance, opts: { perMinute: numb
   app.addHook('onRequest', async (req) => {
     const route = req.routeOptions.url
     if (!route?.startsWith('/api/pay/')) return
-    // The platform's own addresses are never throttled: its callbacks carry the money.
-    if (route === '/api/pay/callback' && opts.callbackAllowIps && isAllowedSource(opts.callbackAllowIps, req.ip)) return
+    // With an allow-list, callbacks are never throttled: the platform's carry the money, and any
+    // other source is refused as CALLBACK_FORBIDDEN whatever it sends.
+    if (route === '/api/pay/callback' && opts.callbackAllowIps) return
     const used = (counts.get(req.ip) ?? 0) + 1
     counts.set(req.ip, used)
     if (used > opts.perMinute) throw new AppError('RATE_LIMITED', `${opts.perMinute}/min`)

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { invalidField } from '../../errors.ts'
+import { AppError, invalidField } from '../../errors.ts'
 import { ok } from '../../plugins/envelope.ts'
 import type { AppContext } from '../../context.ts'
 import { callbackSchema } from './callback.schemas.ts'
+import { isAllowedSource } from './callback.service.ts'
 
 /** Parameters as parsed from one source, with the first name that appeared twice. */
 class ParsedParams {
@@ -38,6 +39,14 @@ export async function callbackRoutes (app: FastifyInstance, { ctx }: { ctx: AppC
   app.post('/api/pay/callback', {
     schema: callbackSchema,
     validatorCompiler: () => () => true,
+    // A source outside CALLBACK_ALLOW_IPS is refused whatever its body, even one that could not be
+    // read (not JSON, another content type): answered and logged as CALLBACK_FORBIDDEN.
+    errorHandler: async (err, req) => {
+      if (!(err instanceof AppError && err.state === 'CALLBACK_FORBIDDEN') && !isAllowedSource(ctx.config.callbackAllowIps, req.ip)) {
+        await ctx.callbacks.handle({ params: {}, repeated: null, sourceIp: req.ip, traceId: req.id })
+      }
+      throw err
+    },
   }, async (req: FastifyRequest) => {
     const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : ''
     const received = req.body instanceof ParsedParams ? req.body : fromSearchParams(query)

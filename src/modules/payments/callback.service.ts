@@ -41,6 +41,18 @@ export function isAllowedSource (allowIps: BlockList | null, ip: string): boolea
   return allowIps.check(address, address.includes(':') ? 'ipv6' : 'ipv4')
 }
 
+/**
+ * The received parameters as logged. A JSON value nested thousands deep (refused below as not a
+ * string or number) would overflow JSON.stringify's stack: such values are logged as a marker.
+ */
+function rawParamsText (params: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(params)
+  } catch {
+    return JSON.stringify(params, (key, value) => key !== '' && typeof value === 'object' && value !== null ? '[nested too deep]' : value)
+  }
+}
+
 export function createCallbackService (deps: CallbackServiceDeps) {
   const { store, clock } = deps
   const lock = store.caps.rowLocks
@@ -137,7 +149,7 @@ export function createCallbackService (deps: CallbackServiceDeps) {
         trace_id: cb.traceId,
         game_order_no: str(cb.params.game_order_no),
         gyyx_order_no: str(cb.params.gyyx_order_no),
-        params: JSON.stringify(cb.params),
+        params: rawParamsText(cb.params),
         sign_type: null,
         signature: 'not_checked',
         outcome: '',
