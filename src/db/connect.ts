@@ -37,7 +37,19 @@ function sqliteDialect (url: string, opts: ConnectOptions): SqliteDialect {
   // FULL: a payment acknowledged to the platform survives a power cut, not just a crash.
   database.pragma('synchronous = FULL')
   database.defaultSafeIntegers(true)
-  return new SqliteDialect({ database })
+  // Kysely prepares every query anew; better-sqlite3 statements are reusable, and the same few
+  // SQL texts serve every request, so keep them prepared.
+  const statements = new Map<string, SQLite.Statement>()
+  const prepare = (text: string) => {
+    let statement = statements.get(text)
+    if (!statement) {
+      if (statements.size >= 500) statements.clear()
+      statement = database.prepare(text)
+      statements.set(text, statement)
+    }
+    return statement
+  }
+  return new SqliteDialect({ database: { prepare, close: () => database.close() } })
 }
 
 function postgresDialect (url: string, opts: ConnectOptions): PostgresDialect {
@@ -50,6 +62,9 @@ function postgresDialect (url: string, opts: ConnectOptions): PostgresDialect {
   })
   // An idle client whose server went away must not crash the process; the next query reconnects.
   pool.on('error', () => {})
+  // Nor a checked-out one (inside a transaction, between statements): its next query fails
+  // ("not queryable", answered 503) and the pool discards it on release.
+  pool.on('connect', (client) => { client.on('error', () => {}) })
   return new PostgresDialect({ pool })
 }
 
