@@ -42,7 +42,8 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     await migrateToLatest(store)
     if (config.goodsSeed) await importCatalog(store, readGoodsSeed(config.goodsSeed), clock())
     else if (!config.production) await importCatalog(store, DEMO_CATALOG, clock(), false)
-    ids = await startOrderNumbers(store, { prefix: config.orderPrefix, fixedWorkerId: config.workerId, leaseTtlMs: config.workerLeaseTtlMs, now: clock })
+    // Order numbers and worker-id leases follow the real clock, whatever clock the orders' times use.
+    ids = await startOrderNumbers(store, { prefix: config.orderPrefix, fixedWorkerId: config.workerId, leaseTtlMs: config.workerLeaseTtlMs })
   } catch (err) {
     await store.close()
     throw err
