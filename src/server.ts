@@ -4,13 +4,14 @@ import { buildApp } from './app.ts'
 import { loadConfig, type Config } from './config.ts'
 import { createContext } from './context.ts'
 
-export function createLogger (config: Config) {
+export function createLogger (config: Config, destination?: pino.DestinationStream) {
+  const pretty = !destination && process.stdout.isTTY
   return pino({
     level: config.logLevel,
     redact: { paths: ['sign', '*.sign', 'secret', '*.secret', 'callbackSecret', '*.callbackSecret', 'req.headers.authorization'], censor: '[redacted]' },
     // Pretty for a person at a terminal; JSON lines for everything else.
-    transport: process.stdout.isTTY ? { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } : undefined,
-  })
+    transport: pretty ? { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } : undefined,
+  }, destination)
 }
 
 /** config → context → app → listen, and a graceful close on SIGTERM/SIGINT. */

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync } from 'node:fs'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { describe, test } from 'node:test'
+import { buildApp } from '../src/app.ts'
+import { createContext } from '../src/context.ts'
+import { connect } from '../src/db/connect.ts'
+import { createLogger } from '../src/server.ts'
+import { callbackParams, createOrder, createTestApp, freshDatabaseUrl, signed, TEST_SECRET, testConfig } from './helper.ts'
+
+describe('operations', () => {
+  test('when /docs/json is read, then it is an OpenAPI 3 document of the five routes built from the validating schemas', async () => {
+    const t = await createTestApp('sqlite')
+    try {
+      const doc = (await t.app.inject({ url: '/docs/json' })).json()
+      assert.match(doc.openapi, /^3\./)
+      for (const path of ['/api/pay/goods', '/api/pay/create-order', '/api/pay/callback', '/api/pay/verification', '/api/pay/cancel-order']) {
+        assert.ok(doc.paths[path], `${path} documented`)
+      }
+      const body = doc.paths['/api/pay/create-order'].post.requestBody.content['application/json'].schema
+      assert.deepEqual(body.required, ['user_id', 'item', 'single_pric'])
+      assert.equal(body.properties.user_id.maxLength, 64)
+      const ui = await t.app.inject({ url: '/docs' })
+      assert.ok([200, 302].includes(ui.statusCode))
+    } finally {
+      await t.close()
+    }
+  })
+
+  test('when requests are served, then each writes one JSON log line with its trace id, route, status and duration, and no signature', async () => {
+    const lines: Record<string, unknown>[] = []
+    const sink = new Writable({ write (chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done() } })
+    const config = testConfig(await freshDatabaseUrl('sqlite'), { LOG_LEVEL: 'info' })
+    const ctx = await createContext(config)
+    const app = await buildApp(ctx, { logger: createLogger(config, sink) })
+    try {
+      const order = await createOrder(app, {}, { 'x-request-id': 'trace-create-1' })
+      const callback = signed(callbackParams(order.order, 30))
+      const query = new URLSearchParams(callback as unknown as Record<string, string>).toString()
+      await app.inject({ method: 'POST', url: `/api/pay/callback?${query}`, headers: { 'x-request-id': 'trace-callback-1' } })
+      await app.inject({ url: '/nowhere', headers: { 'x-request-id': 'trace-404' } })
+
+      const requests = lines.filter((l) => l.msg === 'request')
+      assert.equal(requests.length, 3, 'one line per request')
+      assert.deepEqual(requests.map((l) => [l.trace_id, l.route, l.status]), [
+        ['trace-create-1', '/api/pay/create-order', 200],
+        ['trace-callback-1', '/api/pay/callback', 200],
+        ['trace-404', 'unmatched', 404],
+      ])
+      assert.ok(requests.every((l) => typeof l.ms === 'number'))
+      assert.equal(requests[2].state, 'NOT_FOUND')
+      const text = JSON.stringify(lines)
+      assert.ok(!text.includes(callback.sign), 'the signature is never logged')
+      assert.ok(!text.includes(TEST_SECRET), 'the secret is never logged')
+    } finally {
+      await app.close()
+      await ctx.close()
+    }
+  })
+
+  test('when the service gets SIGTERM during a request, then that request completes, new ones are refused, and the worker id is given back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gamepay-shutdown-'))
+    const url = `sqlite:${join(dir, 'gamepay.db')}`
+    const child = spawn(process.execPath, ['bin/gamepay.js', 'serve'], {
+      env: { ...process.env, PORT: '0', DATABASE_URL: url, CALLBACK_SECRET: TEST_SECRET, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    try {
+      let output = ''
+      child.stdout.on('data', (d) => { output += d })
+      while (!/listening on http:\/\/127\.0\.0\.1:(\d+)/.test(output)) {
+        await Promise.race([once(child.stdout, 'data'), once(child, 'exit').then(() => { throw new Error(output) })])
+      }
+      const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1])
+
+      // A request whose body is still arriving when the signal comes.
+      const body = JSON.stringify({ user_id: 'u1', item: '月卡', single_pric: 30 })
+      const inFlight = new Promise<{ status: number, text: string }>((resolve, reject) => {
+        const req = request({ port, method: 'POST', path: '/api/pay/create-order', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+          let text = ''
+          res.on('data', (d) => { text += d })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+        })
+        req.on('error', reject)
+        req.write(body.slice(0, 10))
+        setTimeout(() => {
+          child.kill('SIGTERM')
+          setTimeout(() => req.end(body.slice(10)), 300)
+        }, 200)
+      })
+      const done = await inFlight
+      assert.equal(done.status, 200, done.text)
+      assert.equal(JSON.parse(done.text).data.status, 'unpaid')
+      const [code] = await once(child, 'exit')
+      assert.equal(code, 0)
+
+      const store = connect(url)
+      try {
+        const orders = await store.db.selectFrom('orders').select('order_no').execute()
+        assert.equal(orders.length, 1, 'the in-flight order was stored')
+        const leases = await store.db.selectFrom('worker_leases').select(['expires_at']).execute()
+        assert.equal(leases.length, 1)
+        assert.ok(Number(leases[0].expires_at) <= Date.now() + 1, 'the lease was released at shutdown')
+      } finally {
+        await store.close()
+      }
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})
