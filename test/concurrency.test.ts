@@ -4,19 +4,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { parseOrderNumber } from '../src/domain/order-number.ts'
-import { callbackParams, createOrder, createTestApp, forEachDialect, post, signed as signedBy, type TestApp } from './helper.ts'
-
-/** helper's signed(), keeping the parameters' own type. */
-const signed = <T extends Record<string, unknown>>(params: T, opts?: Parameters<typeof signedBy>[1]) =>
-  signedBy(params, opts) as T & { signType: string, sign: string }
-
-async function orderRow (t: TestApp, orderNo: string) {
-  return t.ctx.store.db.selectFrom('orders').selectAll().where('order_no', '=', orderNo).executeTakeFirstOrThrow()
-}
-
-async function paymentsOf (t: TestApp, orderNo: string) {
-  return t.ctx.store.db.selectFrom('payments').selectAll().where('order_no', '=', orderNo).orderBy('id').execute()
-}
+import { callbackParams, createOrder, createTestApp, forEachDialect, orderRow, paymentsOf, post, signed, type TestApp } from './helper.ts'
 
 async function transitionsOf (t: TestApp, orderNo: string) {
   const rows = await t.ctx.store.db.selectFrom('order_events').select(['from_status', 'to_status']).where('order_no', '=', orderNo).orderBy('id').execute()

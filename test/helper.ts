@@ -105,3 +105,17 @@ export async function createOrder (app: TestApp['app'], body: Record<string, unk
 export async function pay (app: TestApp['app'], order: string, amount: number | string, overrides: Record<string, unknown> = {}) {
   return post(app, '/api/pay/callback', signed(callbackParams(order, amount, overrides)))
 }
+
+/** Stored rows, for asserting what a request left behind. */
+export async function orderRow (t: TestApp, orderNo: string) {
+  return t.ctx.store.db.selectFrom('orders').selectAll().where('order_no', '=', orderNo).executeTakeFirstOrThrow()
+}
+
+export async function paymentsOf (t: TestApp, orderNo: string) {
+  return t.ctx.store.db.selectFrom('payments').selectAll().where('order_no', '=', orderNo).orderBy('id').execute()
+}
+
+/** The callback log row of one request, by its trace id. */
+export async function logged (t: TestApp, traceId: string) {
+  return t.ctx.store.db.selectFrom('callbacks').selectAll().where('trace_id', '=', traceId).executeTakeFirstOrThrow()
+}

@@ -3,29 +3,13 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { callbackParams, createOrder, createTestApp, forEachDialect, post, signed as signedBy, type TestApp } from '../helper.ts'
-
-/** helper's signed(), keeping the parameters' own type. */
-const signed = <T extends Record<string, unknown>>(params: T, opts?: Parameters<typeof signedBy>[1]) =>
-  signedBy(params, opts) as T & { signType: string, sign: string }
+import { callbackParams, createOrder, createTestApp, forEachDialect, logged, orderRow, paymentsOf, post, signed, type TestApp } from '../helper.ts'
 
 interface Sent { status: number, body: any, traceId: string }
-
-async function orderRow (t: TestApp, orderNo: string) {
-  return t.ctx.store.db.selectFrom('orders').selectAll().where('order_no', '=', orderNo).executeTakeFirstOrThrow()
-}
-
-async function paymentsOf (t: TestApp, orderNo: string) {
-  return t.ctx.store.db.selectFrom('payments').selectAll().where('order_no', '=', orderNo).orderBy('id').execute()
-}
 
 async function eventsOf (t: TestApp, orderNo: string) {
   const rows = await t.ctx.store.db.selectFrom('order_events').selectAll().where('order_no', '=', orderNo).orderBy('id').execute()
   return rows.map((e) => ({ from: e.from_status, to: e.to_status, actor: e.actor, reason: e.reason, trace_id: e.trace_id, at: Number(e.created_at) }))
-}
-
-async function logged (t: TestApp, traceId: string) {
-  return t.ctx.store.db.selectFrom('callbacks').selectAll().where('trace_id', '=', traceId).executeTakeFirstOrThrow()
 }
 
 function assertSuccess (res: Sent) {

@@ -6,11 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { callbackParams, createOrder, createTestApp, forEachDialect, signed as signedBy, type TestApp } from '../helper.ts'
-
-/** helper's signed(), keeping the parameters' own type. */
-const signed = <T extends Record<string, unknown>>(params: T, opts?: Parameters<typeof signedBy>[1]) =>
-  signedBy(params, opts) as T & { signType: string, sign: string }
+import { callbackParams, createOrder, createTestApp, forEachDialect, logged, orderRow, paymentsOf, signed, type TestApp } from '../helper.ts'
 
 interface Sent { status: number, body: any, traceId: string }
 
@@ -29,18 +25,6 @@ async function send (t: TestApp, opts: { payload?: string | object, contentType?
 }
 
 const form = (params: Record<string, unknown>) => new URLSearchParams(params as Record<string, string>).toString()
-
-async function logged (t: TestApp, traceId: string) {
-  return t.ctx.store.db.selectFrom('callbacks').selectAll().where('trace_id', '=', traceId).executeTakeFirstOrThrow()
-}
-
-async function orderRow (t: TestApp, orderNo: string) {
-  return t.ctx.store.db.selectFrom('orders').selectAll().where('order_no', '=', orderNo).executeTakeFirstOrThrow()
-}
-
-async function paymentsOf (t: TestApp, orderNo: string) {
-  return t.ctx.store.db.selectFrom('payments').selectAll().where('order_no', '=', orderNo).orderBy('id').execute()
-}
 
 function assertPaid (order: { status: string, gyyx_order_no: string | null, paid_fen: unknown, late_payment: unknown }, gyyx: string, fen: number) {
   assert.equal(order.status, 'paid')

@@ -6,11 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { callbackParams, createOrder, createTestApp, forEachDialect, signed as signedBy, type TestApp } from '../helper.ts'
-
-/** helper's signed(), keeping the parameters' own type. */
-const signed = <T extends Record<string, unknown>>(params: T, opts?: Parameters<typeof signedBy>[1]) =>
-  signedBy(params, opts) as T & { signType: string, sign: string }
+import { callbackParams, createOrder, createTestApp, forEachDialect, logged, orderRow, paymentsOf, signed, type TestApp } from '../helper.ts'
 
 const VECTOR = '{"game_order_no":"811-107552442731859968","gyyx_order_no":"12345567","result":"success","result_message":"","rmb_yuan":128,"server_flag":"s1","common_param":"cp","timestamp":"1732600000"}'
 const VECTOR_MD5 = '74fceaed45e99b9fbc26bcfdd6f2ad32'
@@ -24,18 +20,6 @@ async function send (t: TestApp, opts: { payload?: string | object, contentType?
   if (opts.contentType) headers['content-type'] = opts.contentType
   const res = await t.app.inject({ method: 'POST', url: '/api/pay/callback', payload: opts.payload, headers, remoteAddress: opts.remoteAddress })
   return { status: res.statusCode, body: res.json(), traceId }
-}
-
-async function logged (t: TestApp, traceId: string) {
-  return t.ctx.store.db.selectFrom('callbacks').selectAll().where('trace_id', '=', traceId).executeTakeFirstOrThrow()
-}
-
-async function orderRow (t: TestApp, orderNo: string) {
-  return t.ctx.store.db.selectFrom('orders').selectAll().where('order_no', '=', orderNo).executeTakeFirstOrThrow()
-}
-
-async function paymentsOf (t: TestApp, orderNo: string) {
-  return t.ctx.store.db.selectFrom('payments').selectAll().where('order_no', '=', orderNo).orderBy('id').execute()
 }
 
 async function eventsOf (t: TestApp, orderNo: string) {
