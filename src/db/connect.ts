@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely'
-import { createPool } from 'mysql2'
+import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely'
+import type { MysqlPool, MysqlPoolConnection, PostgresPool, PostgresPoolClient } from 'kysely'
+import { createPool, type Pool as Mysql2Pool, type PoolConnection as Mysql2Connection } from 'mysql2'
 import pg from 'pg'
 import type { DB, Db, Executor } from './database.ts'
 import { capabilities, type Capabilities, type DialectName } from './dialect.ts'
@@ -29,6 +30,27 @@ export function dialectOf (url: string): DialectName {
   throw new Error('DATABASE_URL must start with sqlite:, postgres:// or mysql://')
 }
 
+// Transactions take SQLite's write lock when they begin. A deferred one that reads first and
+// writes later gets SQLITE_BUSY at once, without waiting, when another process wrote meanwhile;
+// an immediate one waits its turn (busy timeout), so several processes can share one file.
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction (connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig
+  constructor (config: SqliteDialectConfig) {
+    super(config)
+    this.#config = config
+  }
+
+  override createDriver () {
+    return new ImmediateSqliteDriver(this.#config)
+  }
+}
+
 function sqliteDialect (url: string, opts: ConnectOptions): SqliteDialect {
   const file = url.slice('sqlite:'.length)
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
@@ -49,7 +71,7 @@ function sqliteDialect (url: string, opts: ConnectOptions): SqliteDialect {
     }
     return statement
   }
-  return new SqliteDialect({ database: { prepare, close: () => database.close() } })
+  return new ImmediateSqliteDialect({ database: { prepare, close: () => database.close() } })
 }
 
 function postgresDialect (url: string, opts: ConnectOptions): PostgresDialect {
@@ -59,13 +81,14 @@ function postgresDialect (url: string, opts: ConnectOptions): PostgresDialect {
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 2000,
     statement_timeout: opts.statementTimeoutMs ?? 5000,
     idle_in_transaction_session_timeout: (opts.statementTimeoutMs ?? 5000) * 2,
+    query_timeout: readTimeoutMs(opts),
   })
   // An idle client whose server went away must not crash the process; the next query reconnects.
   pool.on('error', () => {})
   // Nor a checked-out one (inside a transaction, between statements): its next query fails
   // ("not queryable", answered 503) and the pool discards it on release.
   pool.on('connect', (client) => { client.on('error', () => {}) })
-  return new PostgresDialect({ pool })
+  return new PostgresDialect({ pool: dropSilentPgClients(pool) })
 }
 
 function mysqlDialect (url: string, opts: ConnectOptions): MysqlDialect {
@@ -80,7 +103,7 @@ function mysqlDialect (url: string, opts: ConnectOptions): MysqlDialect {
   })
   const timeoutMs = opts.statementTimeoutMs ?? 5000
   return new MysqlDialect({
-    pool,
+    pool: dropSilentMysqlConnections(pool, readTimeoutMs(opts)),
     async onCreateConnection (connection) {
       // READ COMMITTED: a read after a row lock sees the latest committed rows, as on PostgreSQL.
       await connection.executeQuery(CompiledQuery.raw('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'))
@@ -92,6 +115,81 @@ function mysqlDialect (url: string, opts: ConnectOptions): MysqlDialect {
       }
     },
   })
+}
+
+// The server ends a slow statement itself (statement timeout, lock wait timeout). No answer at
+// all well after that means the link is dead or black-holed (a network partition, a host gone
+// without a reset): the query fails (503) instead of hanging, and the connection is dropped
+// rather than handed to the next request, so the pool reconnects once the database answers.
+function readTimeoutMs (opts: ConnectOptions): number {
+  return Math.ceil((opts.statementTimeoutMs ?? 5000) / 1000) * 1000 + (opts.connectTimeoutMs ?? 2000)
+}
+
+function silentError (): Error {
+  return Object.assign(new Error('the database did not answer in time; connection dropped'), { code: 'ETIMEDOUT' })
+}
+
+function dropSilentPgClients (pool: pg.Pool): PostgresPool {
+  // One wrapper per client: Kysely keys its per-connection state on the object it is given.
+  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>()
+  const wrap = (client: pg.PoolClient) => {
+    let silent = false
+    const wrapper = {
+      query (text: string, parameters: ReadonlyArray<unknown>) {
+        if (silent) return Promise.reject(silentError())
+        return client.query(text, [...parameters]).catch((err: Error) => {
+          if (/Query read timeout/.test(err.message)) silent = true
+          throw err
+        })
+      },
+      release (destroy?: boolean) {
+        // A truthy argument makes pg's pool close the client instead of keeping it.
+        client.release(silent || destroy ? true : undefined)
+      },
+    }
+    return wrapper as unknown as PostgresPoolClient
+  }
+  return {
+    async connect () {
+      const client = await pool.connect()
+      let wrapper = wrappers.get(client)
+      if (!wrapper) wrappers.set(client, (wrapper = wrap(client)))
+      return wrapper
+    },
+    end: () => pool.end(),
+  }
+}
+
+function dropSilentMysqlConnections (pool: Mysql2Pool, timeout: number): MysqlPool {
+  const wrappers = new WeakMap<Mysql2Connection, MysqlPoolConnection>()
+  const wrap = (connection: Mysql2Connection): MysqlPoolConnection => {
+    let silent = false
+    return {
+      query (sql: string, parameters: unknown[], callback?: (err: unknown, result: unknown) => void) {
+        if (!callback) return connection.query(sql, parameters) as never
+        if (silent) return callback(silentError(), undefined)
+        connection.query({ sql, timeout }, parameters, (err, result) => {
+          if ((err as { code?: string } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') silent = true
+          callback(err, result)
+        })
+      },
+      release () {
+        if (silent) connection.destroy()
+        else connection.release()
+      },
+    } as MysqlPoolConnection
+  }
+  return {
+    getConnection (callback) {
+      pool.getConnection((err, connection) => {
+        if (err) return callback(err, connection as unknown as MysqlPoolConnection)
+        let wrapper = wrappers.get(connection)
+        if (!wrapper) wrappers.set(connection, (wrapper = wrap(connection)))
+        callback(null, wrapper)
+      })
+    },
+    end: (callback) => pool.end(callback),
+  }
 }
 
 /** Thrown inside a transaction when a conditional update found the row changed under it. */

@@ -4,10 +4,8 @@ export type DialectName = 'sqlite' | 'postgres' | 'mysql'
 
 export interface Capabilities {
   name: DialectName
-  /** SELECT … FOR UPDATE [SKIP LOCKED]; SQLite has neither (its writers are serialized anyway). */
+  /** SELECT … FOR UPDATE [SKIP LOCKED]; SQLite has neither (a transaction holds the one write lock). */
   rowLocks: boolean
-  /** Several processes may share the database (false: SQLite, one process per file). */
-  sharedByProcesses: boolean
   isUniqueViolation: (err: unknown) => boolean
   /** Deadlocks, serialization failures, busy databases: the whole transaction may simply be run again. */
   isTransient: (err: unknown) => boolean
@@ -22,21 +20,18 @@ export const capabilities: Record<DialectName, Capabilities> = {
   sqlite: {
     name: 'sqlite',
     rowLocks: false,
-    sharedByProcesses: false,
     isUniqueViolation: (err) => /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(codeOf(err)),
     isTransient: (err) => codeOf(err).startsWith('SQLITE_BUSY'),
   },
   postgres: {
     name: 'postgres',
     rowLocks: true,
-    sharedByProcesses: true,
     isUniqueViolation: (err) => codeOf(err) === '23505',
     isTransient: (err) => ['40001', '40P01', '55P03'].includes(codeOf(err)),
   },
   mysql: {
     name: 'mysql',
     rowLocks: true,
-    sharedByProcesses: true,
     isUniqueViolation: (err) => errnoOf(err) === 1062,
     isTransient: (err) => [1205, 1213].includes(errnoOf(err)),
   },
@@ -48,7 +43,7 @@ const UNAVAILABLE_CODES = new Set([
   'SQLITE_BUSY', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN',
   '57P01', '57P02', '57P03', '53300', '57014', '25006',
 ])
-const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|connection is in closed state|Pool is closed|Cannot use a pool after calling end|driver has already been destroyed|Client was closed|The database connection is not open|max_statement_time|maximum statement execution time|Connection lost/i
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|connection is in closed state|Pool is closed|Cannot use a pool after calling end|driver has already been destroyed|Client was closed|not queryable|Query read timeout|The database connection is not open|max_statement_time|maximum statement execution time|Connection lost/i
 
 /** Errors that mean "the database is not there right now" (answered 503, never 500). */
 export function isUnavailable (err: unknown): boolean {

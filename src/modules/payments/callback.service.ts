@@ -74,8 +74,8 @@ export function createCallbackService (deps: CallbackServiceDeps) {
   function check (cb: ReceivedCallback, record: CallbackRecord) {
     if (!isAllowedSource(deps.allowIps, cb.sourceIp)) throw new AppError('CALLBACK_FORBIDDEN', `source ${cb.sourceIp}`)
     const params = stringParams(cb)
-    // signType wins over sign_type when both are sent.
-    const rawType = params.signType ?? params.sign_type ?? null
+    // signType wins over sign_type when both are sent; an empty (or null) one counts as not sent.
+    const rawType = params.signType || params.sign_type || null
     if (!rawType) throw missing('signType')
     record.sign_type = rawType.slice(0, 32)
     const type = normalizeSignType(rawType)
