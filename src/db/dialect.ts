@@ -42,6 +42,8 @@ const UNAVAILABLE_CODES = new Set([
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
   'SQLITE_BUSY', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN',
   '57P01', '57P02', '57P03', '53300', '57014', '25006',
+  // Lock conflicts still failing after Store.transaction's reruns: busy, not broken.
+  '40001', '40P01', '55P03',
 ])
 const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|connection is in closed state|Pool is closed|Cannot use a pool after calling end|driver has already been destroyed|Client was closed|not queryable|Query read timeout|The database connection is not open|max_statement_time|maximum statement execution time|Connection lost/i
 
@@ -49,6 +51,6 @@ const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying
 export function isUnavailable (err: unknown): boolean {
   const code = codeOf(err)
   if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('SQLITE_BUSY')) return true
-  if ([1969, 3024, 2013, 2006].includes(errnoOf(err))) return true
+  if ([1969, 3024, 2013, 2006, 1205, 1213].includes(errnoOf(err))) return true
   return UNAVAILABLE_MESSAGES.test(messageOf(err))
 }

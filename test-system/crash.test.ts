@@ -1,0 +1,125 @@
+// kill -9 in the middle of a create-order and callback load, then restart: what was acknowledged
+// survives, nothing is applied twice, no order number repeats.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import type { Store } from '../src/db/connect.ts'
+import {
+  assertConsistent, bounded, call, createOrder, forEachDialect, freshSystemDatabase, openStore, payOrder, post,
+  startInstance, stopAll, workerIdOf, MONTH_CARD, type Instance, type Reply,
+} from './processes.ts'
+
+const ok = (res: Reply) => res.status === 200 && res.body.result === 'success' && res.body.state === ''
+
+forEachDialect('an instance is killed under load', (dialect) => {
+  let url: string
+  let store: Store
+  // SQLite is one process per database file; the shared databases get two instances.
+  const count = dialect === 'sqlite' ? 1 : 2
+  let instances: Instance[] = []
+  let victim: Instance
+  let victimWorkerId: number
+  const acked = { orders: new Map<string, string>(), payments: new Map<string, string>() }
+  const handedOut: string[] = []
+
+  before(async () => {
+    url = await freshSystemDatabase(dialect)
+    store = openStore(url)
+    instances = await Promise.all(Array.from({ length: count }, (_, n) => startInstance({ url, name: `instance ${n + 1} (${dialect})` })))
+    victim = instances[0]
+    victimWorkerId = (await call(victim.base, 'GET', '/readyz')).body.data.worker_id
+  })
+  after(async () => {
+    await stopAll('kill')
+    await store?.close()
+  })
+
+  test('when one instance is killed with SIGKILL mid-load, then only its in-flight requests fail, and nothing else does', async () => {
+    let victimAnswers = 0
+    let killed: Promise<void> | null = null
+    const failures: string[] = []
+    let lostToTheCrash = 0
+    const jobs = Array.from({ length: 160 }, (_, i) => i)
+    const outcomes = await bounded(jobs, 8, async (i) => {
+      const maker = instances[i % count]
+      const payer = instances[(i + 1) % count]
+      const user = `crash-${i}`
+      const tally = (on: Instance, res: Reply) => {
+        if (on === victim && ++victimAnswers === 60) killed = victim.kill()
+        return res
+      }
+      let created: Reply
+      try {
+        created = tally(maker, await createOrder(maker.base, user))
+      } catch (err) {
+        if (maker !== victim || !killed) failures.push(`create on ${maker.name}: ${(err as Error).message}`)
+        lostToTheCrash++
+        return
+      }
+      assert.ok(ok(created), JSON.stringify(created.body))
+      handedOut.push(created.body.data.order)
+      acked.orders.set(created.body.data.order, user)
+      const gyyx = `PK-${created.body.data.order}`
+      try {
+        const paid = tally(payer, await payOrder(payer.base, created.body.data.order, gyyx))
+        assert.ok(ok(paid), JSON.stringify(paid.body))
+        acked.payments.set(created.body.data.order, gyyx)
+      } catch (err) {
+        if (payer !== victim || !killed) failures.push(`callback on ${payer.name}: ${(err as Error).message}`)
+        lostToTheCrash++
+      }
+    })
+    for (const outcome of outcomes) assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason))
+    assert.ok(killed, 'the victim was killed during the load')
+    await killed
+    assert.deepEqual(await victim.exited, { code: null, signal: 'SIGKILL' })
+    assert.deepEqual(failures, [], 'only requests to the killed instance may fail')
+    assert.ok(lostToTheCrash > 0, 'the load went on after the kill')
+    assert.ok(acked.orders.size > 0)
+  })
+
+  test('when the killed instance is started again, then every acknowledged order and payment is there and nothing is applied twice', async () => {
+    const restarted = await startInstance({ url, port: victim.port, name: `restarted (${dialect})` })
+    instances[0] = restarted
+    const ready = await call(restarted.base, 'GET', '/readyz')
+    assert.equal(ready.status, 200)
+    // The killed process's lease is still live: the new one must not reuse its worker id yet.
+    assert.notEqual(ready.body.data.worker_id, victimWorkerId)
+
+    for (const [order, user] of acked.orders) {
+      const row = await store.db.selectFrom('orders').select(['user_id', 'amount_fen']).where('order_no', '=', order).executeTakeFirst()
+      assert.ok(row, `acknowledged order ${order} is missing`)
+      assert.equal(row.user_id, user)
+      assert.equal(String(row.amount_fen), '3000')
+    }
+    for (const [order, gyyx] of acked.payments) {
+      const row = await store.db.selectFrom('orders').select(['status', 'gyyx_order_no']).where('order_no', '=', order).executeTakeFirstOrThrow()
+      assert.deepEqual(row, { status: 'paid', gyyx_order_no: gyyx }, `acknowledged payment for ${order}`)
+    }
+    await assertConsistent(store)
+
+    // The platform retries every callback it is unsure of (and some it is sure of): each applies once.
+    const orders = [...acked.orders.keys()]
+    const retries = await Promise.all(orders.map((order, i) => payOrder(instances[i % count].base, order, `PK-${order}`)))
+    for (const res of retries) assert.ok(ok(res), JSON.stringify(res.body))
+    for (const order of orders) {
+      const payments = await store.db.selectFrom('payments').select(['gyyx_order_no', 'kind']).where('order_no', '=', order).execute()
+      assert.deepEqual(payments, [{ gyyx_order_no: `PK-${order}`, kind: 'applied' }])
+      const verified = await post(restarted.base, '/api/pay/verification', { user_id: acked.orders.get(order), item: MONTH_CARD.item, order })
+      assert.ok(ok(verified), JSON.stringify(verified.body))
+    }
+    await assertConsistent(store)
+  })
+
+  test('when orders are created after the restart, then no order number ever repeats', async () => {
+    const after = await Promise.all(Array.from({ length: 40 }, (_, i) => createOrder(instances[i % count].base, `crash-after-${i}`)))
+    for (const res of after) {
+      assert.ok(ok(res), JSON.stringify(res.body))
+      assert.notEqual(workerIdOf(res.body.data.order), victimWorkerId)
+      handedOut.push(res.body.data.order)
+    }
+    assert.equal(new Set(handedOut).size, handedOut.length, 'an order number was handed out twice')
+    const rows = await store.db.selectFrom('orders').select('order_no').execute()
+    assert.equal(new Set(rows.map((r) => r.order_no)).size, rows.length)
+    for (const order of handedOut) assert.ok(rows.some((r) => r.order_no === order))
+  })
+})
