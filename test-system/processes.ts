@@ -9,17 +9,15 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe } from 'node:test'
-import { sql } from 'kysely'
 import { connect, type Store } from '../src/db/connect.ts'
 import type { DialectName } from '../src/db/dialect.ts'
-import { prepareMysql, preparePostgres, TEST_MYSQL_URL, TEST_PG_URL } from '../test/databases.js'
-import { callbackParams, DIALECTS, signed, TEST_SECRET } from '../test/helper.ts'
+import { callbackParams, DIALECTS, freshDatabaseUrl, signed, TEST_SECRET } from '../test/helper.ts'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = join(ROOT, 'bin', 'gamepay.js')
 export const SECRET = TEST_SECRET
 
-/** The dialects several processes can share (SQLite is one process per file). */
+/** The dialects several hosts can share (a SQLite file serves processes on one machine only). */
 export const SHARED_DIALECTS = DIALECTS.filter((d) => d !== 'sqlite')
 
 /** describe() once per shared dialect of this run. */
@@ -38,33 +36,8 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-// The system tests' own databases, beside the unit tests' gamepay_test, so the two never collide.
-function systemUrl (testUrl: string, name: string): string {
-  const u = new URL(testUrl)
-  u.pathname = `/${name}`
-  return u.toString()
-}
-
-/** An empty database of the dialect for one scenario: created when missing, every table dropped. */
-export async function freshSystemDatabase (dialect: DialectName, name = 'gamepay_system'): Promise<string> {
-  if (dialect === 'sqlite') return `sqlite:${join(mkdtempSync(join(tmpdir(), 'gamepay-system-')), `${name}.db`)}`
-  const url = systemUrl(dialect === 'postgres' ? TEST_PG_URL : TEST_MYSQL_URL, name)
-  const created = dialect === 'postgres' ? await preparePostgres(url) : await prepareMysql(url)
-  if (!created) throw new Error(`${dialect} is not reachable at ${url}`)
-  const store = connect(url)
-  try {
-    if (dialect === 'postgres') {
-      await sql`drop schema public cascade`.execute(store.db)
-      await sql`create schema public`.execute(store.db)
-    } else {
-      const tables = await store.db.introspection.getTables({ withInternalKyselyTables: true })
-      for (const t of tables) await sql`drop table if exists ${sql.table(t.name)}`.execute(store.db)
-    }
-  } finally {
-    await store.close()
-  }
-  return url
-}
+/** An empty database for one scenario: the system tests' own, beside the unit tests' gamepay_test. */
+export const freshSystemDatabase = (dialect: DialectName, name = 'gamepay_system') => freshDatabaseUrl(dialect, name)
 
 /** The test's own connection, to read what the instances stored. */
 export function openStore (url: string): Store {

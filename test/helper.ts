@@ -9,7 +9,7 @@ import { createContext, type AppContext } from '../src/context.ts'
 import { connect } from '../src/db/connect.ts'
 import type { DialectName } from '../src/db/dialect.ts'
 import { computeSign, buildStringA, toSignValue, type SignType } from '../src/domain/signature.ts'
-import { TEST_MYSQL_URL, TEST_PG_URL } from './databases.js'
+import { prepareMysql, preparePostgres, TEST_MYSQL_URL, TEST_PG_URL } from './databases.js'
 
 export const TEST_SECRET = 'test-secret'
 
@@ -21,11 +21,19 @@ export function forEachDialect (name: string, body: (dialect: DialectName) => vo
   for (const dialect of DIALECTS) describe(`${name} [${dialect}]`, () => body(dialect))
 }
 
-/** An empty database of the dialect (all tables dropped); SQLite gets a new file. */
-export async function freshDatabaseUrl (dialect: DialectName): Promise<string> {
-  if (dialect === 'sqlite') return `sqlite:${join(mkdtempSync(join(tmpdir(), 'gamepay-')), 'test.db')}`
-  const url = dialect === 'postgres' ? TEST_PG_URL : TEST_MYSQL_URL
-  const store = connect(url)
+/**
+ * An empty database of the dialect (all tables dropped); SQLite gets a new file. `name` picks a
+ * database of its own on the server (created when missing), beside the shared test database.
+ */
+export async function freshDatabaseUrl (dialect: DialectName, name?: string): Promise<string> {
+  if (dialect === 'sqlite') return `sqlite:${join(mkdtempSync(join(tmpdir(), 'gamepay-')), `${name ?? 'test'}.db`)}`
+  const url = new URL(dialect === 'postgres' ? TEST_PG_URL : TEST_MYSQL_URL)
+  if (name) {
+    url.pathname = `/${name}`
+    const created = dialect === 'postgres' ? await preparePostgres(url.toString()) : await prepareMysql(url.toString())
+    if (!created) throw new Error(`${dialect} is not reachable at ${url}`)
+  }
+  const store = connect(url.toString())
   try {
     if (dialect === 'postgres') {
       await sql`drop schema public cascade`.execute(store.db)
@@ -37,7 +45,7 @@ export async function freshDatabaseUrl (dialect: DialectName): Promise<string> {
   } finally {
     await store.close()
   }
-  return url
+  return url.toString()
 }
 
 export function testConfig (url: string, env: Record<string, string> = {}): Config {
