@@ -32,8 +32,3 @@ export function transition (from: OrderStatus, event: OrderEvent): { to: OrderSt
   const edge = edges[event] as Edge
   return { to: edge.to, late: edge.late }
 }
-
-/** The statuses a payment may move to paid (for `WHERE status IN (…)` guards). */
-export const PAYABLE_FROM: readonly OrderStatus[] = Object.freeze(
-  (Object.keys(TABLE) as OrderStatus[]).filter((status) => transition(status, 'pay') !== null)
-)

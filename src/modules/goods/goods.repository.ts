@@ -29,11 +29,6 @@ export async function findGoodsByItem (db: Executor, item: string): Promise<Good
   return row && toGoods(row)
 }
 
-export async function listGoods (db: Executor): Promise<Goods[]> {
-  const rows = await db.selectFrom('goods').select(columns).orderBy('id').execute()
-  return rows.map(toGoods)
-}
-
 /** Writes one goods row by id; with overwrite false an existing row is left as the operator set it. */
 export async function saveGoods (db: Executor, goods: Goods, now: number, overwrite: boolean): Promise<'inserted' | 'updated' | 'kept'> {
   if (overwrite) {

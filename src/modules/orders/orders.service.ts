@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Store } from '../../db/connect.ts'
+import type { Executor } from '../../db/database.ts'
 import { effectiveStatus } from '../../domain/order-state.ts'
 import { MAX_FEN, parseYuan } from '../../domain/money.ts'
 import { AppError, invalidField } from '../../errors.ts'
@@ -43,7 +44,7 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds }: Orde
   const lock = store.caps.rowLocks
 
   /** Records an expiry the clock has already decided (an unpaid order past expire_at). */
-  async function recordExpiry (trx: Parameters<Parameters<Store['transaction']>[0]>[0], order: Order, traceId: string | null, now: number) {
+  async function recordExpiry (trx: Executor, order: Order, traceId: string | null, now: number) {
     await applyTransition(trx, order, 'expire', { actor: 'system', reason: 'ttl', traceId, now })
   }
 
