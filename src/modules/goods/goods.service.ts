@@ -5,6 +5,13 @@ import type { Store } from '../../db/connect.ts'
 import type { Executor } from '../../db/database.ts'
 import { findGoodsById, findGoodsByItem, saveGoods, type Goods } from './goods.repository.ts'
 
+/** One goods by id, on sale or not (GET /api/pay/goods). */
+export async function getGoods (db: Executor, id: number): Promise<Goods> {
+  const goods = await findGoodsById(db, id)
+  if (!goods) throw new AppError('GOODS_NOT_FOUND', `id=${id}`)
+  return goods
+}
+
 /**
  * The goods an order or a verification is about (CONTRACT §4.1 rule 1): by id when one is given,
  * else by the goods' unique name; both given must agree.
