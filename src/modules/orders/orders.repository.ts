@@ -23,7 +23,11 @@ export interface Order {
   firstVerifiedAt: number | null
 }
 
-export type NewOrder = Omit<OrdersTable, 'status' | 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment' | 'verify_count' | 'first_verified_at' | 'updated_at'>
+export type NewOrder = Pick<Order, 'orderNo' | 'userId' | 'goodsId' | 'item' | 'priceFen' | 'amountNum' | 'amountFen' | 'serverFlag' | 'createdAt' | 'expireAt'> & {
+  openKey: string
+  /** Stored with the order, never read back by the API. */
+  details: Pick<OrdersTable, 'description' | 'game_role_id' | 'game_role_name' | 'game_role_grade'>
+}
 
 type Row = Pick<OrdersTable, 'order_no' | 'user_id' | 'goods_id' | 'item' | 'price_fen' | 'amount_num' | 'amount_fen' | 'server_flag' | 'status' | 'created_at' | 'expire_at' | 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment' | 'verify_count' | 'first_verified_at'>
 
@@ -81,9 +85,29 @@ export async function appendEvent (db: Executor, orderNo: string, from: OrderSta
   }).execute()
 }
 
-export async function insertOrder (db: Executor, order: NewOrder, ctx: EventContext): Promise<void> {
-  await db.insertInto('orders').values({ ...order, status: 'unpaid', updated_at: order.created_at, late_payment: 0, verify_count: 0 }).execute()
-  await appendEvent(db, order.order_no, null, 'unpaid', ctx)
+/** Inserts an unpaid order with its creation event; returns the order as it now stands. */
+export async function insertOrder (db: Executor, o: NewOrder, ctx: EventContext): Promise<Order> {
+  await db.insertInto('orders').values({
+    order_no: o.orderNo,
+    user_id: o.userId,
+    goods_id: o.goodsId,
+    item: o.item,
+    price_fen: o.priceFen,
+    amount_num: o.amountNum,
+    amount_fen: o.amountFen,
+    server_flag: o.serverFlag,
+    ...o.details,
+    status: 'unpaid',
+    open_key: o.openKey,
+    created_at: o.createdAt,
+    expire_at: o.expireAt,
+    updated_at: o.createdAt,
+    late_payment: 0,
+    verify_count: 0,
+  }).execute()
+  await appendEvent(db, o.orderNo, null, 'unpaid', ctx)
+  const { openKey, details, ...order } = o
+  return { ...order, status: 'unpaid', paidAt: null, gyyxOrderNo: null, paidFen: null, latePayment: false, verifyCount: 0, firstVerifiedAt: null }
 }
 
 type PaymentPatch = Partial<Pick<OrdersTable, 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment'>>

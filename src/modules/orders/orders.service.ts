@@ -80,7 +80,7 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds }: Orde
         } else {
           // An expired holder of the key gives it up first; a concurrent twin insert fails the unique key and reruns.
           if (open) await recordExpiry(trx, open, traceId, now)
-          const order: Order = {
+          const order = await insertOrder(trx, {
             orderNo,
             userId: input.user_id,
             goodsId: goods.id,
@@ -89,32 +89,15 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds }: Orde
             amountNum,
             amountFen,
             serverFlag,
-            status: 'unpaid',
+            openKey,
             createdAt: now,
             expireAt: now + orderTtlSeconds * 1000,
-            paidAt: null,
-            gyyxOrderNo: null,
-            paidFen: null,
-            latePayment: false,
-            verifyCount: 0,
-            firstVerifiedAt: null,
-          }
-          await insertOrder(trx, {
-            order_no: orderNo,
-            user_id: order.userId,
-            goods_id: goods.id,
-            item: goods.item,
-            price_fen: priceFen,
-            amount_num: amountNum,
-            amount_fen: amountFen,
-            server_flag: serverFlag,
-            description: input.description ?? null,
-            game_role_id: input.game_role_id ?? null,
-            game_role_name: input.game_role_name ?? null,
-            game_role_grade: input.game_role_grade ?? null,
-            open_key: openKey,
-            created_at: now,
-            expire_at: order.expireAt,
+            details: {
+              description: input.description ?? null,
+              game_role_id: input.game_role_id ?? null,
+              game_role_name: input.game_role_name ?? null,
+              game_role_grade: input.game_role_grade ?? null,
+            },
           }, ctx)
           data = createdOrderData(order, false)
         }
