@@ -1,5 +1,7 @@
+import { createPublicKey, type KeyObject } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { BlockList, isIP } from 'node:net'
+import { normalizeSignType, type SignType } from './domain/signature.ts'
 
 export type HttpStatusMode = 'strict' | 'always-200'
 
@@ -10,12 +12,17 @@ export interface Config {
   dbPoolSize: number
   dbStatementTimeoutMs: number
   production: boolean
-  callbackSecret: string
+  /** The MD5/HMAC-SHA256 secret; null when only RSA2 is accepted (CALLBACK_SIGN_TYPES=RSA2). */
+  callbackSecret: string | null
   callbackSecretIsDevDefault: boolean
-  callbackRsaPublicKey: string | null
+  callbackSignTypes: SignType[]
+  /** The platform's RSA public key, parsed and checked once at start. */
+  callbackRsaPublicKey: KeyObject | null
   callbackSuccessResults: string[]
   callbackAllowIps: BlockList | null
   callbackMaxAgeSeconds: number | null
+  /** Days a refused (unverified) callback's log row is kept before the sweep purges it. */
+  callbackRejectRetentionDays: number
   orderPrefix: string
   orderTtlSeconds: number
   workerId: number | null
@@ -25,6 +32,11 @@ export interface Config {
   httpStatusMode: HttpStatusMode
   bodyLimit: number
   rateLimitPerMinute: number
+  /** Shares the rate-limit budget between instances; null: each instance counts its own. */
+  redisUrl: string | null
+  /** Headers and body must have arrived within this; Node checks every second. */
+  requestTimeoutMs: number
+  keepAliveTimeoutMs: number
   trustProxy: string[] | false
   logLevel: string
 }
@@ -37,6 +49,8 @@ export class ConfigError extends Error {
 }
 
 export const DEV_CALLBACK_SECRET = 'gamepay-development-secret'
+const MIN_SECRET_LENGTH = 16
+const MIN_RSA_BITS = 2048
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 type Env = Record<string, string | undefined>
@@ -84,21 +98,73 @@ export function parseCidrList (name: string, raw: string): BlockList {
   return blocks
 }
 
+/** localhost, 127.0.0.0/8 or ::1: only such a listener may run on development secrets. */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  if (h === 'localhost' || h === '::1') return true
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h
+  return isIP(v4) === 4 && v4.startsWith('127.')
+}
+
+/**
+ * A shared secret (CALLBACK_SECRET, NOTIFY_SECRET): a development default only while the service
+ * listens on loopback outside production; otherwise required, long enough, and not the default.
+ */
+export function requireSecret (name: string, value: string | null, devDefault: string, strict: { production: boolean, host: string }) {
+  const why = strict.production ? 'NODE_ENV=production' : !isLoopbackHost(strict.host) ? `HOST=${strict.host} is not a loopback address` : null
+  if (why === null) return { secret: value ?? devDefault, isDevDefault: value === null }
+  if (value === null) throw new ConfigError(name, `is required because ${why}`)
+  if (value.length < MIN_SECRET_LENGTH) throw new ConfigError(name, `must be at least ${MIN_SECRET_LENGTH} characters because ${why}`)
+  if (value === devDefault) throw new ConfigError(name, `must not be the development secret because ${why}`)
+  return { secret: value, isDevDefault: false }
+}
+
+function readRsaPublicKey (file: string): KeyObject {
+  const name = 'CALLBACK_RSA_PUBLIC_KEY'
+  let pem: string
+  try {
+    pem = readFileSync(file, 'utf8')
+  } catch {
+    throw new ConfigError(name, `cannot read the PEM file "${file}"`)
+  }
+  let key: KeyObject
+  try {
+    key = createPublicKey(pem)
+  } catch {
+    throw new ConfigError(name, `"${file}" is not a PEM public key`)
+  }
+  if (key.asymmetricKeyType !== 'rsa') throw new ConfigError(name, `"${file}" is a ${key.asymmetricKeyType} key, not RSA`)
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+  if (bits < MIN_RSA_BITS) throw new ConfigError(name, `"${file}" is a ${bits}-bit key; at least ${MIN_RSA_BITS} bits are required`)
+  return key
+}
+
+function signTypes (raw: string | null): SignType[] {
+  const types = list(raw ?? 'MD5,HMAC-SHA256,RSA2').map((t) => {
+    const type = normalizeSignType(t)
+    if (!type) throw new ConfigError('CALLBACK_SIGN_TYPES', `"${t}" is not MD5, HMAC-SHA256 or RSA2`)
+    return type
+  })
+  if (types.length === 0) throw new ConfigError('CALLBACK_SIGN_TYPES', 'must name at least one of MD5, HMAC-SHA256, RSA2')
+  return [...new Set(types)]
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production'
-  const secret = str(env, 'CALLBACK_SECRET')
-  if (production && !secret) throw new ConfigError('CALLBACK_SECRET', 'is required when NODE_ENV=production')
-
+  const host = str(env, 'HOST') ?? '127.0.0.1'
+  const types = signTypes(str(env, 'CALLBACK_SIGN_TYPES'))
   const keyFile = str(env, 'CALLBACK_RSA_PUBLIC_KEY')
-  let rsaKey: string | null = null
-  if (keyFile) {
-    try {
-      rsaKey = readFileSync(keyFile, 'utf8')
-    } catch {
-      throw new ConfigError('CALLBACK_RSA_PUBLIC_KEY', `cannot read the PEM file "${keyFile}"`)
-    }
-    if (!rsaKey.includes('PUBLIC KEY')) throw new ConfigError('CALLBACK_RSA_PUBLIC_KEY', `"${keyFile}" is not a PEM public key`)
+  const rsaKey = keyFile ? readRsaPublicKey(keyFile) : null
+  if (types.length === 1 && types[0] === 'RSA2' && !rsaKey) {
+    throw new ConfigError('CALLBACK_RSA_PUBLIC_KEY', 'is required when CALLBACK_SIGN_TYPES accepts RSA2 alone')
   }
+  // With RSA2 alone no shared secret is used, so none is asked for.
+  const sharedSecret = types.some((t) => t !== 'RSA2')
+    ? requireSecret('CALLBACK_SECRET', str(env, 'CALLBACK_SECRET'), DEV_CALLBACK_SECRET, { production, host })
+    : { secret: null, isDevDefault: false }
+
+  const redisUrl = str(env, 'REDIS_URL')
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://')
 
   const databaseUrl = str(env, 'DATABASE_URL') ?? 'sqlite:./data/gamepay.db'
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/|mysql:\/\/)/.test(databaseUrl)) {
@@ -125,17 +191,19 @@ export function loadConfig (env: Env = process.env): Config {
 
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
-    host: str(env, 'HOST') ?? '127.0.0.1',
+    host,
     databaseUrl,
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 1000),
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     production,
-    callbackSecret: secret ?? DEV_CALLBACK_SECRET,
-    callbackSecretIsDevDefault: !secret,
+    callbackSecret: sharedSecret.secret,
+    callbackSecretIsDevDefault: sharedSecret.isDevDefault,
+    callbackSignTypes: types,
     callbackRsaPublicKey: rsaKey,
     callbackSuccessResults: successResults,
     callbackAllowIps: allowIps ? parseCidrList('CALLBACK_ALLOW_IPS', allowIps) : null,
     callbackMaxAgeSeconds: maxAge ? int(env, 'CALLBACK_MAX_AGE_SECONDS', 0, 1, 31_536_000) : null,
+    callbackRejectRetentionDays: int(env, 'CALLBACK_REJECT_RETENTION_DAYS', 30, 1, 3650),
     orderPrefix: prefix,
     orderTtlSeconds: int(env, 'ORDER_TTL_SECONDS', 1800, 1, 31_536_000),
     workerId: workerId ? int(env, 'WORKER_ID', 0, 0, 1023) : null,
@@ -144,6 +212,11 @@ export function loadConfig (env: Env = process.env): Config {
     httpStatusMode: statusMode,
     bodyLimit: int(env, 'BODY_LIMIT', 65536, 1024, 104_857_600),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
+    redisUrl,
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 10_000, 1_000, 600_000),
+    // Longer than a load balancer's idle timeout (nginx keeps upstream connections 60 s), so the
+    // balancer, not Node, closes an idle connection and never reuses one Node just closed.
+    keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, 1_000, 600_000),
     trustProxy: trustProxy ? list(trustProxy) : false,
     logLevel,
   }

@@ -54,6 +54,7 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     store,
     clock,
     secret: config.callbackSecret,
+    signTypes: config.callbackSignTypes,
     rsaPublicKey: config.callbackRsaPublicKey,
     successResults: config.callbackSuccessResults,
     allowIps: config.callbackAllowIps,

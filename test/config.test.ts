@@ -64,15 +64,17 @@ describe('configuration', () => {
   })
 
   test('when every variable has a good value, then each is read as documented', () => {
-    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 })
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
     const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
     const pemFile = writeTemp('platform.pem', pem)
     const config = loadConfig({
       PORT: '9090',
       HOST: '0.0.0.0',
       DATABASE_URL: 'postgres://pay:pw@db.internal:5432/gamepay',
-      CALLBACK_SECRET: 'live-secret',
+      CALLBACK_SECRET: 'live-secret-0123456789',
+      CALLBACK_SIGN_TYPES: 'hmac-sha256, RSA2',
       CALLBACK_RSA_PUBLIC_KEY: pemFile,
+      CALLBACK_REJECT_RETENTION_DAYS: '7',
       CALLBACK_SUCCESS_RESULTS: 'SUCCESS, Paid ,',
       CALLBACK_ALLOW_IPS: '10.0.0.0/8, 203.0.113.7, 2001:db8::/32',
       CALLBACK_MAX_AGE_SECONDS: '300',
@@ -83,6 +85,9 @@ describe('configuration', () => {
       HTTP_STATUS_MODE: 'always-200',
       BODY_LIMIT: '1048576',
       RATE_LIMIT_PER_MINUTE: '600',
+      REDIS_URL: 'redis://cache.internal:6379',
+      REQUEST_TIMEOUT_MS: '15000',
+      KEEP_ALIVE_TIMEOUT_MS: '75000',
       TRUST_PROXY: '10.0.0.0/8, 192.168.1.1',
       LOG_LEVEL: 'debug',
       NODE_ENV: 'production',
@@ -91,9 +96,14 @@ describe('configuration', () => {
     assert.equal(config.host, '0.0.0.0')
     assert.equal(config.databaseUrl, 'postgres://pay:pw@db.internal:5432/gamepay')
     assert.equal(config.production, true)
-    assert.equal(config.callbackSecret, 'live-secret')
+    assert.equal(config.callbackSecret, 'live-secret-0123456789')
     assert.equal(config.callbackSecretIsDevDefault, false)
-    assert.equal(config.callbackRsaPublicKey, pem)
+    assert.deepEqual(config.callbackSignTypes, ['HMAC-SHA256', 'RSA2'])
+    assert.equal(config.callbackRsaPublicKey?.export({ type: 'spki', format: 'pem' }), pem)
+    assert.equal(config.callbackRejectRetentionDays, 7)
+    assert.equal(config.redisUrl, 'redis://cache.internal:6379')
+    assert.equal(config.requestTimeoutMs, 15000)
+    assert.equal(config.keepAliveTimeoutMs, 75000)
     assert.deepEqual(config.callbackSuccessResults, ['success', 'paid'])
     assert.ok(config.callbackAllowIps)
     assert.equal(config.callbackAllowIps.check('10.20.30.40', 'ipv4'), true)

@@ -11,7 +11,7 @@ import type { DialectName } from '../src/db/dialect.ts'
 import { computeSign, buildStringA, toSignValue, type SignType } from '../src/domain/signature.ts'
 import { prepareMysql, preparePostgres, TEST_MYSQL_URL, TEST_PG_URL } from './databases.js'
 
-export const TEST_SECRET = 'test-secret'
+export const TEST_SECRET = 'test-secret-of-16+chars'
 
 /** The dialects this run covers (scripts/run-tests.js sets DIALECTS; alone, SQLite). */
 export const DIALECTS = (process.env.DIALECTS ?? 'sqlite').split(',').filter(Boolean) as DialectName[]

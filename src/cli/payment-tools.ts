@@ -13,7 +13,7 @@ function signTypeOf (raw: string | undefined): SignType {
 }
 
 /** Signs parameters as the platform does (CONTRACT §5.1); returns the parameters with sign and signType. */
-export function signParams (params: Record<string, unknown>, type: SignType, key: { secret?: string, privateKeyPem?: string }) {
+export function signParams (params: Record<string, unknown>, type: SignType, key: { secret?: string | null, privateKeyPem?: string }) {
   const text: Record<string, string | null> = {}
   for (const [k, v] of Object.entries(params)) {
     const s = toSignValue(v)

@@ -1,6 +1,6 @@
 // Callback signatures (CONTRACT §5.1). The same functions sign (the `sign` command, tests) and
 // verify (the callback route), so both sides cannot drift apart.
-import { createHash, createHmac, sign as rsaSign, timingSafeEqual, verify as rsaVerify } from 'node:crypto'
+import { createHash, createHmac, sign as rsaSign, timingSafeEqual, verify as rsaVerify, type KeyObject } from 'node:crypto'
 
 export type SignType = 'MD5' | 'HMAC-SHA256' | 'RSA2'
 
@@ -45,7 +45,7 @@ export function buildStringA (params: Record<string, string | null>): string {
   return names.map((name) => `${name}=${params[name]}`).join('&')
 }
 
-export function computeSign (type: SignType, stringA: string, key: { secret?: string, privateKeyPem?: string }): string {
+export function computeSign (type: SignType, stringA: string, key: { secret?: string | null, privateKeyPem?: string }): string {
   switch (type) {
     case 'MD5':
       return createHash('md5').update(`${stringA}&key=${requireSecret(key.secret)}`, 'utf8').digest('hex')
@@ -60,7 +60,7 @@ export function computeSign (type: SignType, stringA: string, key: { secret?: st
 }
 
 /** Never throws: anything malformed (wrong length, bad base64, bad or missing key) is false. */
-export function verifySign (type: SignType, stringA: string, sign: string, key: { secret: string, publicKeyPem?: string }): boolean {
+export function verifySign (type: SignType, stringA: string, sign: string, key: { secret?: string | null, publicKey?: KeyObject | string | null }): boolean {
   if (typeof sign !== 'string' || sign === '') return false
   try {
     switch (type) {
@@ -71,8 +71,8 @@ export function verifySign (type: SignType, stringA: string, sign: string, key: 
         return given.length === expected.length && timingSafeEqual(given, expected)
       }
       case 'RSA2': {
-        if (key.publicKeyPem === undefined || key.publicKeyPem === '' || !BASE64.test(sign)) return false
-        return rsaVerify('sha256', Buffer.from(stringA, 'utf8'), key.publicKeyPem, Buffer.from(sign, 'base64'))
+        if (!key.publicKey || !BASE64.test(sign)) return false
+        return rsaVerify('sha256', Buffer.from(stringA, 'utf8'), key.publicKey, Buffer.from(sign, 'base64'))
       }
       default:
         return false
@@ -82,8 +82,8 @@ export function verifySign (type: SignType, stringA: string, sign: string, key: 
   }
 }
 
-function requireSecret (secret: string | undefined): string {
-  if (secret === undefined || secret === '') throw new TypeError('MD5 and HMAC-SHA256 signing need a secret')
+function requireSecret (secret: string | null | undefined): string {
+  if (!secret) throw new TypeError('MD5 and HMAC-SHA256 signing need a secret')
   return secret
 }
 

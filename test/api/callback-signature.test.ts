@@ -237,7 +237,7 @@ forEachDialect('callback signature and checks', (dialect) => {
       await assertUnchanged(t, o.order)
 
       const params = callbackParams(o.order, '30', { coupon: 'c-1', zz_channel: 'wx' }) as Record<string, string>
-      const res = await send(t, { payload: { ...params, signType: 'MD5', sign: md5(stringAOf(params), 'test-secret') } })
+      const res = await send(t, { payload: { ...params, signType: 'MD5', sign: md5(stringAOf(params), TEST_SECRET) } })
       assertSuccess(res)
       await assertPaid(t, o.order, params.gyyx_order_no)
       assert.equal(JSON.parse((await logged(t, res.traceId)).params).coupon, 'c-1')
@@ -248,11 +248,11 @@ forEachDialect('callback signature and checks', (dialect) => {
       const params = callbackParams(o.order, '30', { common_param: '', result_message: '' }) as Record<string, string>
       const withEmpty = Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join('&')
       assert.ok(withEmpty.includes('common_param=&'))
-      const refused = await send(t, { payload: { ...params, signType: 'MD5', sign: md5(withEmpty, 'test-secret') } })
+      const refused = await send(t, { payload: { ...params, signType: 'MD5', sign: md5(withEmpty, TEST_SECRET) } })
       assertFail(refused, 401, 'SIGN_INVALID')
       await assertUnchanged(t, o.order)
 
-      const res = await send(t, { payload: { ...params, signType: 'MD5', sign: md5(stringAOf(params), 'test-secret') } })
+      const res = await send(t, { payload: { ...params, signType: 'MD5', sign: md5(stringAOf(params), TEST_SECRET) } })
       assertSuccess(res)
       await assertPaid(t, o.order, params.gyyx_order_no)
     })

@@ -172,7 +172,7 @@ describe('verifySign', () => {
 
   it('never throws on arbitrary signatures', () => {
     fc.assert(fc.property(fc.constantFrom<SignType>('MD5', 'HMAC-SHA256', 'RSA2'), fc.string({ unit: 'binary', maxLength: 400 }), (type, sign) =>
-      verifySign(type, VECTOR_STRING_A, sign, { secret: SECRET, publicKeyPem: PUBLIC_PEM }) === false
+      verifySign(type, VECTOR_STRING_A, sign, { secret: SECRET, publicKey: PUBLIC_PEM }) === false
     ))
   })
 
@@ -181,26 +181,26 @@ describe('verifySign', () => {
     const sign = computeSign('RSA2', stringA, { privateKeyPem: PRIVATE_PEM })
     assert.match(sign, /^[A-Za-z0-9+/]+={0,2}$/)
     assert.equal(Buffer.from(sign, 'base64').length, 256)
-    assert.ok(verifySign('RSA2', stringA, sign, { secret: SECRET, publicKeyPem: PUBLIC_PEM }))
-    assert.equal(verifySign('RSA2', stringA + 'x', sign, { secret: SECRET, publicKeyPem: PUBLIC_PEM }), false)
-    assert.equal(verifySign('RSA2', stringA, sign, { secret: SECRET, publicKeyPem: OTHER_PUBLIC_PEM }), false)
+    assert.ok(verifySign('RSA2', stringA, sign, { secret: SECRET, publicKey: PUBLIC_PEM }))
+    assert.equal(verifySign('RSA2', stringA + 'x', sign, { secret: SECRET, publicKey: PUBLIC_PEM }), false)
+    assert.equal(verifySign('RSA2', stringA, sign, { secret: SECRET, publicKey: OTHER_PUBLIC_PEM }), false)
   })
 
   it('rejects RSA2 with no key, a bad key or bad base64 without throwing', () => {
     const sign = computeSign('RSA2', VECTOR_STRING_A, { privateKeyPem: PRIVATE_PEM })
     assert.equal(verifySign('RSA2', VECTOR_STRING_A, sign, { secret: SECRET }), false)
-    assert.equal(verifySign('RSA2', VECTOR_STRING_A, sign, { secret: SECRET, publicKeyPem: '' }), false)
-    assert.equal(verifySign('RSA2', VECTOR_STRING_A, sign, { secret: SECRET, publicKeyPem: 'not a key' }), false)
-    assert.equal(verifySign('RSA2', VECTOR_STRING_A, `${sign}!`, { secret: SECRET, publicKeyPem: PUBLIC_PEM }), false)
-    assert.equal(verifySign('RSA2', VECTOR_STRING_A, sign.slice(1), { secret: SECRET, publicKeyPem: PUBLIC_PEM }), false)
-    assert.equal(verifySign('RSA2', VECTOR_STRING_A, '', { secret: SECRET, publicKeyPem: PUBLIC_PEM }), false)
+    assert.equal(verifySign('RSA2', VECTOR_STRING_A, sign, { secret: SECRET, publicKey: '' }), false)
+    assert.equal(verifySign('RSA2', VECTOR_STRING_A, sign, { secret: SECRET, publicKey: 'not a key' }), false)
+    assert.equal(verifySign('RSA2', VECTOR_STRING_A, `${sign}!`, { secret: SECRET, publicKey: PUBLIC_PEM }), false)
+    assert.equal(verifySign('RSA2', VECTOR_STRING_A, sign.slice(1), { secret: SECRET, publicKey: PUBLIC_PEM }), false)
+    assert.equal(verifySign('RSA2', VECTOR_STRING_A, '', { secret: SECRET, publicKey: PUBLIC_PEM }), false)
   })
 
   it('round-trips RSA2 over random parameters', () => {
     fc.assert(fc.property(paramsArb, (params) => {
       const stringA = buildStringA(params)
       const sign = computeSign('RSA2', stringA, { privateKeyPem: PRIVATE_PEM })
-      return verifySign('RSA2', stringA, sign, { secret: SECRET, publicKeyPem: PUBLIC_PEM })
+      return verifySign('RSA2', stringA, sign, { secret: SECRET, publicKey: PUBLIC_PEM })
     }), { numRuns: 30 })
   })
 })

@@ -3,7 +3,7 @@ import { AppError, invalidField } from '../../errors.ts'
 import { ok } from '../../plugins/envelope.ts'
 import type { AppContext } from '../../context.ts'
 import { callbackSchema } from './callback.schemas.ts'
-import { isAllowedSource } from './callback.service.ts'
+import { isAllowedSource } from './callback-source.ts'
 
 /** Parameters as parsed from one source, with the first name that appeared twice. */
 class ParsedParams {

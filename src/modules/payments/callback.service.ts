@@ -1,18 +1,21 @@
+import type { KeyObject } from 'node:crypto'
 import type { BlockList } from 'node:net'
 import type { Store } from '../../db/connect.ts'
 import { parseYuan } from '../../domain/money.ts'
 import { ANOMALIES, decideCallback, type CallbackOutcome } from '../../domain/payment-effects.ts'
 import { parsePlatformTimestamp } from '../../domain/platform-time.ts'
-import { buildStringA, normalizeSignType, toSignValue, verifySign } from '../../domain/signature.ts'
+import { buildStringA, normalizeSignType, toSignValue, verifySign, type SignType } from '../../domain/signature.ts'
 import { AppError, invalidField, missing } from '../../errors.ts'
 import { applyTransition, findOrder } from '../orders/orders.repository.ts'
+import { isAllowedSource } from './callback-source.ts'
 import { findPaymentOrderNo, insertCallback, insertPayment, type CallbackRecord } from './payments.repository.ts'
 
 export interface CallbackServiceDeps {
   store: Store
   clock: () => number
-  secret: string
-  rsaPublicKey: string | null
+  secret: string | null
+  signTypes: SignType[]
+  rsaPublicKey: KeyObject | null
   successResults: string[]
   allowIps: BlockList | null
   maxAgeSeconds: number | null
@@ -30,15 +33,6 @@ const REQUIRED = ['game_order_no', 'gyyx_order_no', 'result', 'rmb_yuan'] as con
 // Longest value each stored field holds (the columns' sizes).
 const MAX_LENGTH: Record<string, number> = {
   game_order_no: 255, gyyx_order_no: 128, result: 255, result_message: 1024, server_flag: 255, common_param: 1024, timestamp: 64,
-}
-
-/** A source address as the allow-list sees it: IPv4-mapped IPv6 is plain IPv4. */
-export const plainIp = (ip: string): string => ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
-
-export function isAllowedSource (allowIps: BlockList | null, ip: string): boolean {
-  if (!allowIps) return true
-  const address = plainIp(ip)
-  return allowIps.check(address, address.includes(':') ? 'ipv6' : 'ipv4')
 }
 
 /**
@@ -79,12 +73,12 @@ export function createCallbackService (deps: CallbackServiceDeps) {
     if (!rawType) throw missing('signType')
     record.sign_type = rawType.slice(0, 32)
     const type = normalizeSignType(rawType)
-    if (!type || (type === 'RSA2' && !deps.rsaPublicKey)) throw new AppError('SIGN_TYPE_UNSUPPORTED', `signType=${rawType}`)
+    if (!type || !deps.signTypes.includes(type) || (type === 'RSA2' && !deps.rsaPublicKey)) throw new AppError('SIGN_TYPE_UNSUPPORTED', `signType=${rawType}`)
     if (!params.sign) {
       record.signature = 'missing'
       throw new AppError('SIGN_INVALID', 'sign')
     }
-    const valid = verifySign(type, buildStringA(params), params.sign, { secret: deps.secret, publicKeyPem: deps.rsaPublicKey ?? undefined })
+    const valid = verifySign(type, buildStringA(params), params.sign, { secret: deps.secret, publicKey: deps.rsaPublicKey })
     record.signature = valid ? 'valid' : 'invalid'
     if (!valid) throw new AppError('SIGN_INVALID', 'sign')
     const amountFen = parseYuan(cb.params.rmb_yuan, { allowString: true })
