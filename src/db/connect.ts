@@ -4,12 +4,16 @@ import type { DriverOptions } from './drivers/options.ts'
 import { postgresDialect } from './drivers/postgres.ts'
 import { sqliteDialect } from './drivers/sqlite.ts'
 import type { DB, Db, Executor } from './database.ts'
+import { AppError } from '../errors.ts'
 import { capabilities, type Capabilities, type DialectName } from './dialect.ts'
 
 export interface Store {
   db: Db
   caps: Capabilities
-  /** Runs fn in a transaction, again from the start when it lost a race (transient error or unique key). */
+  /**
+   * Runs fn in a transaction, again from the start when it lost a race (a conditional update that
+   * found the row changed, a unique key, a deadlock), within one statement timeout in all.
+   */
   transaction: <T>(fn: (trx: Executor) => Promise<T>) => Promise<T>
   close: () => Promise<void>
 }
@@ -35,13 +39,23 @@ export function connect (url: string, opts: DriverOptions = {}): Store {
     db,
     caps,
     async transaction (fn) {
+      // The request's deadline: reruns stop once a statement timeout has gone by, so a stuck lock
+      // costs one timeout, not one per rerun.
+      const deadline = performance.now() + (opts.statementTimeoutMs ?? 5000)
       for (let attempt = 1; ; attempt++) {
         try {
           return await db.transaction().execute(fn)
         } catch (err) {
-          const raced = err instanceof RaceLost || caps.isTransient(err) || caps.isUniqueViolation(err)
-          if (!raced || attempt >= 8) throw err
-          await sleep(Math.random() * 5 * attempt)
+          if (err instanceof AppError) throw err
+          const raced = err instanceof RaceLost || caps.isRetryable(err) || caps.isUniqueViolation(err)
+          if (raced && attempt < 8 && performance.now() < deadline) {
+            await sleep(Math.random() * 5 * attempt)
+            continue
+          }
+          // Still losing after the reruns: busy, not broken.
+          if (err instanceof RaceLost) throw new AppError('SERVICE_UNAVAILABLE', { zh: '订单正被并发修改', en: 'the order is being changed concurrently' })
+          if (caps.isUnavailable(err)) throw new AppError('SERVICE_UNAVAILABLE')
+          throw err
         }
       }
     },

@@ -7,8 +7,13 @@ export interface Capabilities {
   /** SELECT … FOR UPDATE [SKIP LOCKED]; SQLite has neither (a transaction holds the one write lock). */
   rowLocks: boolean
   isUniqueViolation: (err: unknown) => boolean
-  /** Deadlocks, serialization failures, busy databases: the whole transaction may simply be run again. */
-  isTransient: (err: unknown) => boolean
+  /**
+   * Deadlocks and serialization failures: the database undid the transaction and it may simply run
+   * again. Never a lock-wait or busy timeout: rerunning one would wait the whole timeout again.
+   */
+  isRetryable: (err: unknown) => boolean
+  /** "The database is not there right now" (unreachable, timed out, busy): answered 503, never 500. */
+  isUnavailable: (err: unknown) => boolean
 }
 
 type DriverError = { code?: unknown, errno?: unknown, message?: unknown }
@@ -16,41 +21,45 @@ const codeOf = (err: unknown): string => String((err as DriverError | null)?.cod
 const errnoOf = (err: unknown): number => Number((err as DriverError | null)?.errno ?? 0)
 const messageOf = (err: unknown): string => String((err as DriverError | null)?.message ?? '')
 
+// The network and the pools, whatever the database.
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+const GONE_MESSAGES = new RegExp([
+  'Connection terminated', 'timeout exceeded when trying to connect', 'connection is in closed state', 'Pool is closed',
+  'Cannot use a pool after calling end', 'driver has already been destroyed', 'Client was closed', 'not queryable',
+  'Query read timeout', 'The database connection is not open', 'max_statement_time', 'maximum statement execution time',
+  'Connection lost',
+].join('|'), 'i')
+const gone = (err: unknown) => NETWORK_CODES.has(codeOf(err)) || GONE_MESSAGES.test(messageOf(err))
+
+// PostgreSQL: connection classes 08xxx; shutting down, too many connections, statement timeout,
+// read-only, lock timeout, and serialization failures or deadlocks still failing after the reruns.
+const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300', '57014', '25006', '55P03', '40001', '40P01'])
+// MySQL: too many connections, server shutdown, lost or gone connection, statement time limits,
+// lock wait timeout, deadlock after the reruns.
+const MYSQL_UNAVAILABLE = new Set([1040, 1053, 2006, 2013, 1969, 3024, 1205, 1213])
+const MYSQL_UNAVAILABLE_CODES = new Set(['PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN'])
+
 export const capabilities: Record<DialectName, Capabilities> = {
   sqlite: {
     name: 'sqlite',
     rowLocks: false,
     isUniqueViolation: (err) => /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(codeOf(err)),
-    isTransient: (err) => codeOf(err).startsWith('SQLITE_BUSY'),
+    // Transactions begin immediate, so SQLITE_BUSY only ever comes after the busy timeout.
+    isRetryable: () => false,
+    isUnavailable: (err) => gone(err) || /^SQLITE_(BUSY|IOERR|FULL|CANTOPEN)/.test(codeOf(err)),
   },
   postgres: {
     name: 'postgres',
     rowLocks: true,
     isUniqueViolation: (err) => codeOf(err) === '23505',
-    isTransient: (err) => ['40001', '40P01', '55P03'].includes(codeOf(err)),
+    isRetryable: (err) => ['40001', '40P01'].includes(codeOf(err)),
+    isUnavailable: (err) => gone(err) || codeOf(err).startsWith('08') || PG_UNAVAILABLE.has(codeOf(err)),
   },
   mysql: {
     name: 'mysql',
     rowLocks: true,
     isUniqueViolation: (err) => errnoOf(err) === 1062,
-    isTransient: (err) => [1205, 1213].includes(errnoOf(err)),
+    isRetryable: (err) => errnoOf(err) === 1213,
+    isUnavailable: (err) => gone(err) || MYSQL_UNAVAILABLE.has(errnoOf(err)) || MYSQL_UNAVAILABLE_CODES.has(codeOf(err)),
   },
-}
-
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
-  'SQLITE_BUSY', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN',
-  '57P01', '57P02', '57P03', '53300', '57014', '25006',
-  // Lock conflicts still failing after Store.transaction's reruns: busy, not broken.
-  '40001', '40P01', '55P03',
-])
-const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|connection is in closed state|Pool is closed|Cannot use a pool after calling end|driver has already been destroyed|Client was closed|not queryable|Query read timeout|The database connection is not open|max_statement_time|maximum statement execution time|Connection lost/i
-
-/** Errors that mean "the database is not there right now" (answered 503, never 500). */
-export function isUnavailable (err: unknown): boolean {
-  const code = codeOf(err)
-  if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('SQLITE_BUSY')) return true
-  if ([1969, 3024, 2013, 2006, 1205, 1213].includes(errnoOf(err))) return true
-  return UNAVAILABLE_MESSAGES.test(messageOf(err))
 }

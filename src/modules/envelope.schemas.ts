@@ -19,5 +19,12 @@ export function responses (data?: TSchema) {
   }
 }
 
+/** No U+0000 in any stored text: PostgreSQL cannot hold it, and no database should. */
+export const NO_NUL = '^[^\\u0000]*$'
+
+/** A text field: at most `maxLength` characters, never a NUL. */
+export const Text = (opts: { minLength?: number, maxLength: number, description?: string, examples?: string[] }) =>
+  Type.String({ ...opts, pattern: NO_NUL })
+
 export const Yuan = Type.Number({ description: 'amount in yuan, at most two decimals', examples: [120.88] })
 export const Iso = Type.String({ format: 'date-time' })

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { isUnavailable } from '../db/dialect.ts'
 import { ClockMovedBackwardsError } from '../domain/order-number.ts'
 import { AppError, invalidField } from '../errors.ts'
 import type { HttpStatusMode } from '../config.ts'
+import { NO_NUL } from '../modules/envelope.schemas.ts'
 
 const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -47,16 +47,27 @@ function validationError (errors: AjvError[], context: string | undefined): AppE
     case 'maxLength': return invalidField(field, `长度不能超过 ${e.params.limit} 个字符`, `must have at most ${e.params.limit} characters`)
     case 'minimum': return invalidField(field, `不能小于 ${e.params.limit}`, `must be >= ${e.params.limit}`)
     case 'maximum': return invalidField(field, `不能大于 ${e.params.limit}`, `must be <= ${e.params.limit}`)
+    case 'pattern': return e.params.pattern === NO_NUL
+      ? invalidField(field, '不能含有 NUL 字符', 'must not contain a NUL character')
+      : invalidField(field, '格式无效', 'has an invalid format')
     default: return invalidField(field, '无效', 'is invalid')
   }
 }
 
+export interface ErrorContext {
+  contentType?: string
+  /** The database's own "not there right now" (Capabilities.isUnavailable). */
+  isUnavailable?: (err: unknown) => boolean
+}
+
 /** Any error as the state the client is told; unknown errors are INTERNAL_ERROR, never their text. */
-export function toAppError (err: unknown, contentType?: string): AppError {
+export function toAppError (err: unknown, { contentType, isUnavailable }: ErrorContext = {}): AppError {
   if (err instanceof AppError) return err
   const e = err as FastifyError & { validationContext?: string }
   if (Array.isArray(e?.validation)) return validationError(e.validation as AjvError[], e.validationContext)
-  if (isUnavailable(err) || err instanceof ClockMovedBackwardsError) return new AppError('SERVICE_UNAVAILABLE')
+  if (isUnavailable?.(err) || err instanceof ClockMovedBackwardsError) return new AppError('SERVICE_UNAVAILABLE')
+  // A NUL that slipped past the schemas: PostgreSQL refuses it (22021); the client sent it, so 400.
+  if (e?.code === '22021') return invalidField('body', '含有数据库无法保存的字符（NUL）', 'holds a character the database cannot store (NUL)')
   switch (e?.statusCode) {
     case 413: return new AppError('PAYLOAD_TOO_LARGE')
     case 415: return new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type: ${contentType ?? '(none)'}`.slice(0, 200))
@@ -76,7 +87,7 @@ export function sendFailure (req: FastifyRequest, reply: FastifyReply, error: Ap
   })
 }
 
-export function registerEnvelope (app: FastifyInstance, opts: { statusMode: HttpStatusMode, isClosing: () => boolean }) {
+export function registerEnvelope (app: FastifyInstance, opts: { statusMode: HttpStatusMode, isClosing: () => boolean, isUnavailable: ErrorContext['isUnavailable'] }) {
   app.decorateRequest('state', '')
   const knownRoutes = new Map<string, Set<string>>()
   app.addHook('onRoute', (route) => {
@@ -93,7 +104,7 @@ export function registerEnvelope (app: FastifyInstance, opts: { statusMode: Http
   const send = (req: FastifyRequest, reply: FastifyReply, error: AppError) => sendFailure(req, reply, error, opts.statusMode)
 
   app.setErrorHandler((err, req, reply) => {
-    const error = toAppError(err, req.headers['content-type'])
+    const error = toAppError(err, { contentType: req.headers['content-type'], isUnavailable: opts.isUnavailable })
     if (error.state === 'INTERNAL_ERROR') req.log.error({ err }, 'unhandled error')
     else if (error.state === 'SERVICE_UNAVAILABLE') req.log.warn({ err: { message: (err as Error).message, code: (err as FastifyError).code } }, 'service unavailable')
     if (error.state === 'SERVICE_UNAVAILABLE') reply.header('Retry-After', '1')

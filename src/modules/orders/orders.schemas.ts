@@ -1,11 +1,11 @@
 import { Type } from 'typebox'
-import { Iso, responses, Yuan } from '../envelope.schemas.ts'
+import { Iso, responses, Text, Yuan } from '../envelope.schemas.ts'
 
-const UserId = Type.String({ minLength: 1, maxLength: 64, description: 'player id', examples: ['888888'] })
-const Item = Type.String({ minLength: 1, maxLength: 255, description: 'the goods name (商品属性)', examples: ['商品属性'] })
+const UserId = Text({ minLength: 1, maxLength: 64, description: 'player id', examples: ['888888'] })
+const Item = Text({ minLength: 1, maxLength: 255, description: 'the goods name (商品属性)', examples: ['商品属性'] })
 const ItemId = Type.Unknown({ description: 'goods id, a positive integer as string or number; anything else counts as absent', examples: ['1'] })
-const OrderNo = Type.String({ minLength: 1, maxLength: 255, examples: ['811-107552442731859968'] })
-const Extra = Type.Optional(Type.String({ maxLength: 255 }))
+const OrderNo = Text({ minLength: 1, maxLength: 255, examples: ['811-107552442731859968'] })
+const Extra = Type.Optional(Text({ maxLength: 255 }))
 
 export const CreateOrderBody = Type.Object({
   user_id: UserId,

@@ -1,5 +1,4 @@
 import type { KeyObject } from 'node:crypto'
-import type { BlockList } from 'node:net'
 import type { Store } from '../../db/connect.ts'
 import { parseYuan } from '../../domain/money.ts'
 import { ANOMALIES, decideCallback, type CallbackOutcome } from '../../domain/payment-effects.ts'
@@ -7,7 +6,7 @@ import { parsePlatformTimestamp } from '../../domain/platform-time.ts'
 import { buildStringA, normalizeSignType, toSignValue, verifySign, type SignType } from '../../domain/signature.ts'
 import { AppError, invalidField, missing } from '../../errors.ts'
 import { applyTransition, findOrder } from '../orders/orders.repository.ts'
-import { isAllowedSource } from './callback-source.ts'
+import type { Params } from './callback-params.ts'
 import { findPaymentOrderNo, insertCallback, insertPayment, type CallbackRecord } from './payments.repository.ts'
 
 export interface CallbackServiceDeps {
@@ -17,95 +16,166 @@ export interface CallbackServiceDeps {
   signTypes: SignType[]
   rsaPublicKey: KeyObject | null
   successResults: string[]
-  allowIps: BlockList | null
   maxAgeSeconds: number | null
 }
 
 /** What the route read: every parameter once, or the name of the first one sent twice. */
 export interface ReceivedCallback {
-  params: Record<string, unknown>
+  params: Params
   repeated: string | null
+  /** A JSON number parameter that a double does not hold exactly. */
+  inexact: string | null
   sourceIp: string
   traceId: string
 }
 
 const REQUIRED = ['game_order_no', 'gyyx_order_no', 'result', 'rmb_yuan'] as const
-// Longest value each stored field holds (the columns' sizes).
-const MAX_LENGTH: Record<string, number> = {
+// Longest value each stored field holds (the columns' sizes); a Map, so `__proto__` is just a name.
+const MAX_LENGTH = new Map(Object.entries({
   game_order_no: 255, gyyx_order_no: 128, result: 255, result_message: 1024, server_flag: 255, common_param: 1024, timestamp: 64,
+}))
+const MAX_OTHER_LENGTH = 4096
+// stringA joins `name=value` with `&` unescaped: a value holding `&name=` could be re-split over
+// other parameters under the same signature, so such values (and such names) are refused.
+const EMBEDDED_PARAM = /&[A-Za-z0-9_.-]+=/
+// A refused callback is logged with at most this much of its parameters: whoever sends it, it
+// cannot grow the log faster than the rate limit allows.
+const UNVERIFIED_LOG_BYTES = 2048
+
+/** The received parameters as logged, cut to `maxBytes` of UTF-8 when given. */
+function paramsText (params: Params, maxBytes?: number): string {
+  let text: string
+  try {
+    text = JSON.stringify(params)
+  } catch {
+    // A JSON value nested thousands deep (refused as not a string) overflows JSON.stringify's stack.
+    text = JSON.stringify(params, (key, value) => key !== '' && typeof value === 'object' && value !== null ? '[nested too deep]' : value)
+  }
+  if (maxBytes === undefined || Buffer.byteLength(text) <= maxBytes) return text
+  const marker = '…[truncated]'
+  // Cut on a code point boundary: decoding a cut UTF-8 sequence would add a replacement character.
+  const room = maxBytes - Buffer.byteLength(marker)
+  let cut = Buffer.from(text).subarray(0, room).toString('utf8')
+  while (Buffer.byteLength(cut) > room || cut.endsWith('\uFFFD')) cut = cut.slice(0, -1)
+  return cut + marker
 }
 
-/**
- * The received parameters as logged. A JSON value nested thousands deep (refused below as not a
- * string or number) would overflow JSON.stringify's stack: such values are logged as a marker.
- */
-function rawParamsText (params: Record<string, unknown>): string {
-  try {
-    return JSON.stringify(params)
-  } catch {
-    return JSON.stringify(params, (key, value) => key !== '' && typeof value === 'object' && value !== null ? '[nested too deep]' : value)
-  }
+type Signature = CallbackRecord['signature']
+
+/** The checks' result: what the log records about the signature, and the facts or the refusal. */
+interface Verdict {
+  signType: string | null
+  signature: Signature
+  refusal?: AppError
+  facts?: CheckedCallback
+}
+
+interface CheckedCallback {
+  amountFen: number
+  orderNo: string
+  gyyxOrderNo: string
+  result: string
+  success: boolean
+  rest: { resultMessage: string, serverFlag: string, commonParam: string, platformTimestamp: string }
 }
 
 export function createCallbackService (deps: CallbackServiceDeps) {
   const { store, clock } = deps
   const lock = store.caps.rowLocks
 
+  /** The parameters as the strings that are signed, after the checks that go with the required fields. */
   function stringParams (cb: ReceivedCallback): Record<string, string | null> {
     if (cb.repeated !== null) throw invalidField(cb.repeated, '重复出现', 'appears more than once')
-    const params: Record<string, string | null> = {}
+    if (cb.inexact !== null) throw invalidField(cb.inexact, '数值无法精确表示，请以字符串发送', 'is a number that cannot be represented exactly; send it as a string')
+    const params: Record<string, string | null> = Object.create(null)
     for (const [name, value] of Object.entries(cb.params)) {
       const text = toSignValue(value)
       if (text === undefined) throw invalidField(name, '须为字符串或数字', 'must be a string or a number')
-      if (text !== null && text.length > (MAX_LENGTH[name] ?? 4096)) throw invalidField(name, '过长', 'is too long')
+      if (name.includes('\0') || text?.includes('\0')) throw invalidField(name, '含有 NUL 字符', 'contains a NUL character')
+      if (/[&=]/.test(name)) throw invalidField(name, '参数名不能含有 & 或 =', 'is a parameter name holding & or =')
+      if (text !== null && EMBEDDED_PARAM.test(text)) throw invalidField(name, '含有 "&名称=" 形式的内容，须经 URL 编码', 'holds "&name=", which must be URL-encoded')
+      if (text !== null && text.length > (MAX_LENGTH.get(name) ?? MAX_OTHER_LENGTH)) throw invalidField(name, '过长', 'is too long')
       params[name] = text
     }
     for (const name of REQUIRED) if (!params[name]) throw missing(name)
     return params
   }
 
-  /** The checks before any effect, in the contract's order; returns what the effects need. */
-  function check (cb: ReceivedCallback, record: CallbackRecord) {
-    if (!isAllowedSource(deps.allowIps, cb.sourceIp)) throw new AppError('CALLBACK_FORBIDDEN', `source ${cb.sourceIp}`)
-    const params = stringParams(cb)
+  /** The checks before any effect, in order: required fields, signType, sign, amount, timestamp. */
+  function check (cb: ReceivedCallback): Verdict {
+    let params: Record<string, string | null>
+    try {
+      params = stringParams(cb)
+    } catch (err) {
+      return { signType: null, signature: 'not_checked', refusal: err as AppError }
+    }
     // signType wins over sign_type when both are sent; an empty (or null) one counts as not sent.
     const rawType = params.signType || params.sign_type || null
-    if (!rawType) throw missing('signType')
-    record.sign_type = rawType.slice(0, 32)
+    if (!rawType) return { signType: null, signature: 'not_checked', refusal: missing('signType') }
+    const signType = rawType.slice(0, 32)
     const type = normalizeSignType(rawType)
-    if (!type || !deps.signTypes.includes(type) || (type === 'RSA2' && !deps.rsaPublicKey)) throw new AppError('SIGN_TYPE_UNSUPPORTED', `signType=${rawType}`)
-    if (!params.sign) {
-      record.signature = 'missing'
-      throw new AppError('SIGN_INVALID', 'sign')
+    if (!type || !deps.signTypes.includes(type) || (type === 'RSA2' && !deps.rsaPublicKey)) {
+      return { signType, signature: 'not_checked', refusal: new AppError('SIGN_TYPE_UNSUPPORTED', `signType=${rawType}`) }
     }
-    const valid = verifySign(type, buildStringA(params), params.sign, { secret: deps.secret, publicKey: deps.rsaPublicKey })
-    record.signature = valid ? 'valid' : 'invalid'
-    if (!valid) throw new AppError('SIGN_INVALID', 'sign')
+    if (!params.sign) return { signType, signature: 'missing', refusal: new AppError('SIGN_INVALID', 'sign') }
+    if (!verifySign(type, buildStringA(params), params.sign, { secret: deps.secret, publicKey: deps.rsaPublicKey })) {
+      return { signType, signature: 'invalid', refusal: new AppError('SIGN_INVALID', 'sign') }
+    }
+    const verified = (refusal: AppError): Verdict => ({ signType, signature: 'valid', refusal })
     const amountFen = parseYuan(cb.params.rmb_yuan, { allowString: true })
-    if (amountFen === null) throw invalidField('rmb_yuan', '须为最多两位小数的正金额', 'must be a positive amount with at most two decimals')
+    if (amountFen === null) return verified(invalidField('rmb_yuan', '须为最多两位小数的正金额', 'must be a positive amount with at most two decimals'))
     if (deps.maxAgeSeconds !== null) {
       const sentAt = parsePlatformTimestamp(params.timestamp)
-      if (sentAt === null) throw new AppError('CALLBACK_FORBIDDEN', 'timestamp')
-      if (Math.abs(clock() - sentAt) > deps.maxAgeSeconds * 1000) throw new AppError('CALLBACK_FORBIDDEN', { zh: 'timestamp 已过期', en: 'timestamp is too old or in the future' })
+      if (sentAt === null) return verified(new AppError('CALLBACK_FORBIDDEN', 'timestamp'))
+      if (Math.abs(clock() - sentAt) > deps.maxAgeSeconds * 1000) {
+        return verified(new AppError('CALLBACK_FORBIDDEN', { zh: 'timestamp 已过期', en: 'timestamp is too old or in the future' }))
+      }
     }
+    const result = params.result as string
     return {
-      amountFen,
-      orderNo: params.game_order_no as string,
-      gyyxOrderNo: params.gyyx_order_no as string,
-      result: params.result as string,
-      success: deps.successResults.includes((params.result as string).toLowerCase()),
-      rest: {
-        resultMessage: params.result_message ?? '',
-        serverFlag: params.server_flag ?? '',
-        commonParam: params.common_param ?? '',
-        platformTimestamp: params.timestamp ?? '',
+      signType,
+      signature: 'valid',
+      facts: {
+        amountFen,
+        orderNo: params.game_order_no as string,
+        gyyxOrderNo: params.gyyx_order_no as string,
+        result,
+        success: deps.successResults.includes(result.toLowerCase()),
+        rest: {
+          resultMessage: params.result_message ?? '',
+          serverFlag: params.server_flag ?? '',
+          commonParam: params.common_param ?? '',
+          platformTimestamp: params.timestamp ?? '',
+        },
       },
     }
   }
 
+  function logRow (cb: Pick<ReceivedCallback, 'params' | 'sourceIp' | 'traceId'>, signType: string | null, signature: Signature): CallbackRecord {
+    // A refused NUL is still logged: PostgreSQL cannot store one, so it shows as U+FFFD.
+    const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v).slice(0, 255).replaceAll('\0', '\uFFFD') : null)
+    return {
+      received_at: clock(),
+      source_ip: cb.sourceIp.slice(0, 64),
+      trace_id: cb.traceId,
+      game_order_no: str(cb.params.game_order_no),
+      gyyx_order_no: str(cb.params.gyyx_order_no),
+      params: paramsText(cb.params, signature === 'valid' ? undefined : UNVERIFIED_LOG_BYTES),
+      sign_type: signType,
+      signature,
+      outcome: '',
+      anomaly: 0,
+    }
+  }
+
+  /** Logs a refusal; if the database is down, the refusal still answers. */
+  async function logRefusal (record: CallbackRecord, state: string): Promise<void> {
+    await insertCallback(store.db, { ...record, outcome: state }).catch(() => {})
+  }
+
   // Applies the effects table in one transaction with the callback's log row; exactly once by the
   // order row lock (or SQLite's single writer), the conditional status update and the payments key.
-  async function apply (c: ReturnType<typeof check>, record: CallbackRecord): Promise<CallbackOutcome> {
+  async function apply (c: CheckedCallback, record: CallbackRecord): Promise<CallbackOutcome> {
     return store.transaction(async (trx) => {
       const now = clock()
       const order = await findOrder(trx, c.orderNo, lock)
@@ -136,32 +206,22 @@ export function createCallbackService (deps: CallbackServiceDeps) {
   return {
     // Idempotent: the same platform order number applies once, however often and wherever it arrives.
     async handle (cb: ReceivedCallback): Promise<CallbackOutcome> {
-      const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v).slice(0, 255) : null)
-      const record: CallbackRecord = {
-        received_at: clock(),
-        source_ip: cb.sourceIp.slice(0, 64),
-        trace_id: cb.traceId,
-        game_order_no: str(cb.params.game_order_no),
-        gyyx_order_no: str(cb.params.gyyx_order_no),
-        params: rawParamsText(cb.params),
-        sign_type: null,
-        signature: 'not_checked',
-        outcome: '',
-        anomaly: 0,
+      const verdict = check(cb)
+      const record = logRow(cb, verdict.signType, verdict.signature)
+      if (verdict.refusal) {
+        await logRefusal(record, verdict.refusal.state)
+        throw verdict.refusal
       }
-      let checked
-      try {
-        checked = check(cb, record)
-      } catch (err) {
-        const state = err instanceof AppError ? err.state : 'INTERNAL_ERROR'
-        // The refusal is logged too; if the database is down, the refusal still answers.
-        await insertCallback(store.db, { ...record, outcome: state }).catch(() => {})
-        throw err
-      }
-      const outcome = await apply(checked, record)
-      if (outcome === 'order_not_found') throw new AppError('ORDER_NOT_FOUND', `game_order_no=${checked.orderNo}`)
+      const facts = verdict.facts as CheckedCallback
+      const outcome = await apply(facts, record)
+      if (outcome === 'order_not_found') throw new AppError('ORDER_NOT_FOUND', `game_order_no=${facts.orderNo}`)
       if (outcome === 'amount_mismatch') throw new AppError('AMOUNT_MISMATCH', `rmb_yuan=${String(cb.params.rmb_yuan)}`)
       return outcome
+    },
+
+    /** A callback refused before its body was read (a source outside CALLBACK_ALLOW_IPS). */
+    async recordRefused (cb: Pick<ReceivedCallback, 'params' | 'sourceIp' | 'traceId'>, refusal: AppError): Promise<void> {
+      await logRefusal(logRow(cb, null, 'not_checked'), refusal.state)
     },
   }
 }
