@@ -150,6 +150,10 @@ describe('configuration', () => {
       ['LOG_LEVEL', 'loud'], ['LOG_LEVEL', 'INFO'],
       ['CALLBACK_RSA_PUBLIC_KEY', '/nonexistent/platform.pem'],
       ['CALLBACK_RSA_PUBLIC_KEY', writeTemp('not-a-key.pem', 'hello')],
+      ['CALLBACK_SIGN_TYPES', 'SHA1'], ['CALLBACK_SIGN_TYPES', 'MD5,RSA'], ['CALLBACK_SIGN_TYPES', ' , '],
+      ['CALLBACK_REJECT_RETENTION_DAYS', '0'], ['CALLBACK_REJECT_RETENTION_DAYS', 'forever'],
+      ['REDIS_URL', 'localhost:6379'], ['REDIS_URL', 'http://cache:6379'],
+      ['REQUEST_TIMEOUT_MS', '10'], ['REQUEST_TIMEOUT_MS', '10s'], ['KEEP_ALIVE_TIMEOUT_MS', '0'],
     ]
     for (const [variable, value] of cases) assertRefuses({ [variable]: value }, variable)
   })
@@ -158,6 +162,48 @@ describe('configuration', () => {
     assertRefuses({ NODE_ENV: 'production' }, 'CALLBACK_SECRET')
     assertRefuses({ NODE_ENV: 'production', CALLBACK_SECRET: '' }, 'CALLBACK_SECRET')
     assertRefuses({ NODE_ENV: 'production', CALLBACK_SECRET: '   ' }, 'CALLBACK_SECRET')
+  })
+
+  test('when HOST is not loopback, then CALLBACK_SECRET is required, at least 16 characters and not the development secret', () => {
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'gamepay.internal']) {
+      assertRefuses({ HOST: host }, 'CALLBACK_SECRET')
+      assertRefuses({ HOST: host, CALLBACK_SECRET: 'short-secret' }, 'CALLBACK_SECRET')
+      assertRefuses({ HOST: host, CALLBACK_SECRET: DEV_CALLBACK_SECRET }, 'CALLBACK_SECRET')
+      assert.equal(loadConfig({ HOST: host, CALLBACK_SECRET: 'sixteen-chars-ok' }).callbackSecret, 'sixteen-chars-ok')
+    }
+    assert.match(String((() => { try { loadConfig({ HOST: '0.0.0.0' }) } catch (err) { return err } })()), /HOST=0\.0\.0\.0 is not a loopback address/)
+  })
+
+  test('when NODE_ENV=production, then a short CALLBACK_SECRET or the development secret is refused, even on loopback', () => {
+    assertRefuses({ NODE_ENV: 'production', CALLBACK_SECRET: 'fifteen-chars!!' }, 'CALLBACK_SECRET')
+    assertRefuses({ NODE_ENV: 'production', CALLBACK_SECRET: DEV_CALLBACK_SECRET }, 'CALLBACK_SECRET')
+    assert.equal(loadConfig({ NODE_ENV: 'production', CALLBACK_SECRET: 'sixteen-chars-ok' }).callbackSecretIsDevDefault, false)
+  })
+
+  test('when HOST is a loopback address outside production, then the development secret is allowed', () => {
+    for (const host of ['127.0.0.1', '127.8.9.10', 'localhost', '::1', '[::1]']) {
+      const config = loadConfig({ HOST: host })
+      assert.equal(config.callbackSecret, DEV_CALLBACK_SECRET, host)
+      assert.equal(config.callbackSecretIsDevDefault, true)
+    }
+  })
+
+  test('when CALLBACK_SIGN_TYPES is RSA2 alone, then no CALLBACK_SECRET is needed or used, but the public key is', () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const pem = writeTemp('platform.pem', publicKey.export({ type: 'spki', format: 'pem' }).toString())
+    const config = loadConfig({ NODE_ENV: 'production', HOST: '0.0.0.0', CALLBACK_SIGN_TYPES: 'rsa2', CALLBACK_RSA_PUBLIC_KEY: pem })
+    assert.equal(config.callbackSecret, null)
+    assert.deepEqual(config.callbackSignTypes, ['RSA2'])
+    assertRefuses({ CALLBACK_SIGN_TYPES: 'RSA2' }, 'CALLBACK_RSA_PUBLIC_KEY')
+    assertRefuses({ NODE_ENV: 'production', CALLBACK_SIGN_TYPES: 'RSA2,MD5', CALLBACK_RSA_PUBLIC_KEY: pem }, 'CALLBACK_SECRET')
+  })
+
+  test('when the RSA public key is not RSA or shorter than 2048 bits, then the start is refused naming CALLBACK_RSA_PUBLIC_KEY', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    assertRefuses({ CALLBACK_RSA_PUBLIC_KEY: writeTemp('ec.pem', ec) }, 'CALLBACK_RSA_PUBLIC_KEY')
+    assertRefuses({ CALLBACK_RSA_PUBLIC_KEY: writeTemp('weak.pem', weak) }, 'CALLBACK_RSA_PUBLIC_KEY')
+    assert.throws(() => loadConfig({ CALLBACK_RSA_PUBLIC_KEY: writeTemp('weak2.pem', weak) }), /1024-bit key; at least 2048 bits/)
   })
 
   test('when not in production and CALLBACK_SECRET is missing, then the development secret is used and flagged for the start-up warning', () => {
