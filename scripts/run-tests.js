@@ -3,14 +3,23 @@
 // quoted glob finds nothing. Arguments narrow the list (`npm test -- test/domain`).
 // The database tests run once per dialect in DIALECTS; unset, every reachable one. With
 // REQUIRE_DIALECTS (as CI sets it) a dialect that is not reachable fails the run.
+// The tests start bin/gamepay.js, which runs dist/: it is rebuilt first whenever src/ changed.
 import { spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { availableDialects } from '../test/databases.js'
+import { build } from './build.js'
 
 function collect (path) {
   if (statSync(path).isFile()) return path.endsWith('.test.ts') ? [path] : []
   return readdirSync(path).sort().flatMap((name) => collect(join(path, name)))
+}
+
+try {
+  console.log(`build: ${build({ allowTypeErrors: true })}`)
+} catch (err) {
+  console.error(`build: ${err.message}`)
+  process.exit(1)
 }
 
 const reachable = await availableDialects()

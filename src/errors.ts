@@ -1,4 +1,4 @@
-// The catalog of failure states (CONTRACT §7): one place for each state's HTTP status and messages.
+// The catalog of failure states (README: states): one place for each state's HTTP status and messages.
 
 export const STATES = {
   INVALID_PARAMS: { status: 400, zh: '请求参数无效', en: 'Invalid request parameters' },

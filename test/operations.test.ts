@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { request } from 'node:http'
+import { connect as netConnect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -10,7 +11,7 @@ import { describe, test } from 'node:test'
 import { buildApp } from '../src/app.ts'
 import { createContext } from '../src/context.ts'
 import { connect } from '../src/db/connect.ts'
-import { createLogger } from '../src/server.ts'
+import { createLogger, serve } from '../src/server.ts'
 import { callbackParams, createOrder, createTestApp, freshDatabaseUrl, signed, TEST_SECRET, testConfig } from './helper.ts'
 
 describe('operations', () => {
@@ -111,6 +112,52 @@ describe('operations', () => {
       }
     } finally {
       child.kill('SIGKILL')
+    }
+  })
+
+  test('when the port is taken, then the start fails and gives its worker-id lease back at once', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as AddressInfo).port
+    const url = await freshDatabaseUrl('sqlite')
+    try {
+      await assert.rejects(serve(testConfig(url, { PORT: String(port) })), /EADDRINUSE/)
+    } finally {
+      blocker.close()
+    }
+    const store = connect(url)
+    try {
+      const leases = await store.db.selectFrom('worker_leases').select(['expires_at']).execute()
+      assert.equal(leases.length, 1)
+      assert.ok(Number(leases[0].expires_at) <= Date.now() + 1, 'the lease was released')
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('when a client sends its headers or body too slowly, then it gets 408 or its connection closed soon after REQUEST_TIMEOUT_MS', async () => {
+    const t = await createTestApp('sqlite', { env: { REQUEST_TIMEOUT_MS: '1000' } })
+    try {
+      await t.app.listen({ port: 0, host: '127.0.0.1' })
+      const port = (t.app.server.address() as AddressInfo).port
+      const partial = [
+        'POST /api/pay/create-order HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl',
+        'POST /api/pay/create-order HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"user_id":',
+      ]
+      for (const text of partial) {
+        const socket = netConnect(port, '127.0.0.1')
+        socket.write(text)
+        let answer = ''
+        socket.on('data', (chunk) => { answer += String(chunk) })
+        // Bounded: a server that never cuts the client off fails here instead of hanging the run.
+        const guard = setTimeout(() => socket.destroy(new Error('still open 8 s later')), 8000)
+        const [err] = await Promise.race([once(socket, 'close').then(() => [null]), once(socket, 'error')])
+        clearTimeout(guard)
+        assert.equal(err, null, String(err))
+        assert.ok(answer === '' || answer.startsWith('HTTP/1.1 408'), answer)
+      }
+    } finally {
+      await t.close()
     }
   })
 })

@@ -1,7 +1,7 @@
 // Money is held as integer fen (1/100 yuan). Amounts are parsed from their decimal text, never
 // through binary floating point arithmetic, so 0.1 + 0.2 style errors cannot reach an order.
 
-/** 10,000,000 yuan, the largest amount (CONTRACT §2). */
+/** 10,000,000 yuan, the largest amount. */
 export const MAX_FEN = 1_000_000_000
 
 const DECIMAL = /^(\d+)(?:\.(\d+))?$/

@@ -1,4 +1,4 @@
-// Snowflake order numbers `PREFIX-ID` (CONTRACT §4.1): 41 bits of ms since SNOWFLAKE_EPOCH_MS,
+// Snowflake order numbers `PREFIX-ID`: 41 bits of ms since SNOWFLAKE_EPOCH_MS,
 // 10 bits of worker id, 12 bits of sequence, printed in decimal.
 
 export const SNOWFLAKE_EPOCH_MS = Date.UTC(2024, 0, 1)

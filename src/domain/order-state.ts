@@ -1,4 +1,4 @@
-// The order life cycle (CONTRACT §6) as one table, so the service, the SQL status guards and
+// The order life cycle as one table, so the service, the SQL status guards and
 // the tests all read the same rules.
 
 export type OrderStatus = 'unpaid' | 'cancelled' | 'expired' | 'paid'

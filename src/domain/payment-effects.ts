@@ -1,6 +1,6 @@
 import { effectiveStatus, type OrderStatus } from './order-state.ts'
 
-// The effects table of CONTRACT §5.2, after the signature holds: rows top to bottom, first match wins.
+// The callback effects table (README: what a callback does), after the signature holds: rows top to bottom, first match wins.
 export type CallbackOutcome =
   | 'order_not_found' // recorded; ORDER_NOT_FOUND
   | 'gyyx_conflict' // platform order already paid another of our orders: anomaly, nothing changes

@@ -1,7 +1,7 @@
 const SHANGHAI_OFFSET_MS = 8 * 3600 * 1000 // Asia/Shanghai has had no daylight saving since 1991
 
 /**
- * A platform `timestamp` in epoch ms (CONTRACT §5.2): up to 11 digits are Unix seconds,
+ * A platform `timestamp` in epoch ms: up to 11 digits are Unix seconds,
  * 12-14 digits milliseconds, otherwise `YYYY-MM-DD HH:mm:ss` in Asia/Shanghai; null if none of these.
  */
 export function parsePlatformTimestamp (value: string | null | undefined): number | null {

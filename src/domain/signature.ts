@@ -1,4 +1,4 @@
-// Callback signatures (CONTRACT §5.1). The same functions sign (the `sign` command, tests) and
+// Callback signatures (README: signing). The same functions sign (the `sign` command, tests) and
 // verify (the callback route), so both sides cannot drift apart.
 import { createHash, createHmac, sign as rsaSign, timingSafeEqual, verify as rsaVerify, type KeyObject } from 'node:crypto'
 

@@ -7,7 +7,7 @@ import { NO_NUL } from '../modules/envelope.schemas.ts'
 
 const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** The caller's X-Request-Id when it is a sane token, else a new UUID v4 (CONTRACT §1). */
+/** The caller's X-Request-Id when it is a sane token, else a new UUID v4. */
 export function traceIdOf (req: { headers: Record<string, string | string[] | undefined> }): string {
   const given = req.headers['x-request-id']
   return typeof given === 'string' && TRACE_ID.test(given) ? given : randomUUID()

@@ -21,11 +21,12 @@ async function send (t: TestApp, payload: string | object, contentType = 'applic
 }
 
 /** MD5-signed exactly as the platform would, over the given strings (no helper in between). */
-function platformSigned (params: Record<string, string>): Record<string, string> {
-  return { ...params, signType: 'MD5', sign: computeSign('MD5', buildStringA(params), { secret: TEST_SECRET }) }
+function platformSigned (params: Record<string, string | number>): Record<string, string> {
+  const text = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)]))
+  return { ...text, signType: 'MD5', sign: computeSign('MD5', buildStringA(text), { secret: TEST_SECRET }) }
 }
 
-const form = (params: Record<string, string>) => new URLSearchParams(params).toString()
+const form = (params: Record<string, unknown>) => new URLSearchParams(params as Record<string, string>).toString()
 
 function assertRefused (res: Sent, state: string, names?: string) {
   assert.equal(res.body.result, 'fail', JSON.stringify(res.body))

@@ -13,7 +13,7 @@ export async function getGoods (db: Executor, id: number): Promise<Goods> {
 }
 
 /**
- * The goods an order or a verification is about (CONTRACT §4.1 rule 1): by id when one is given,
+ * The goods an order or a verification is about (create-order's rule 1): by id when one is given,
  * else by the goods' unique name; both given must agree.
  */
 export async function resolveGoods (db: Executor, item: string, itemId: number | null): Promise<Goods> {

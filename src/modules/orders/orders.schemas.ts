@@ -18,7 +18,7 @@ export const CreateOrderBody = Type.Object({
   game_role_id: Extra,
   game_role_name: Extra,
   game_role_grade: Extra,
-})
+}, { examples: [{ user_id: '888888', item: '商品属性', item_id: '1', single_pric: 99.99, amount_num: 1, server_flag: 's1' }] })
 
 export const CreatedOrderData = Type.Object({
   item: Type.String(),
@@ -42,7 +42,9 @@ export const createOrderSchema = {
   response: responses(CreatedOrderData),
 }
 
-export const CancelOrderBody = Type.Object({ user_id: UserId, order: OrderNo })
+export const CancelOrderBody = Type.Object({ user_id: UserId, order: OrderNo }, {
+  examples: [{ user_id: '888888', order: '811-107552442731859968' }],
+})
 
 export const cancelOrderSchema = {
   tags: ['orders'],
@@ -51,7 +53,9 @@ export const cancelOrderSchema = {
   response: responses(Type.Object({ order: Type.String(), status: Type.Union([Type.Literal('cancelled'), Type.Literal('expired')]) })),
 }
 
-export const VerifyBody = Type.Object({ user_id: UserId, item: Item, item_id: Type.Optional(ItemId), order: Type.Optional(OrderNo) })
+export const VerifyBody = Type.Object({ user_id: UserId, item: Item, item_id: Type.Optional(ItemId), order: Type.Optional(OrderNo) }, {
+  examples: [{ user_id: '888888', item: '商品属性', item_id: '1' }],
+})
 
 export const PaidOrderData = Type.Object({
   order: Type.String(),
