@@ -12,7 +12,7 @@ import { buildApp } from '../src/app.ts'
 import { createContext } from '../src/context.ts'
 import { connect } from '../src/db/connect.ts'
 import { createLogger, serve } from '../src/server.ts'
-import { callbackParams, createOrder, createTestApp, freshDatabaseUrl, signed, TEST_SECRET, testConfig } from './helper.ts'
+import { callbackParams, createOrder, createTestApp, freshDatabaseUrl, pay, signed, TEST_SECRET, testConfig } from './helper.ts'
 
 describe('operations', () => {
   test('when /docs/json is read, then it is an OpenAPI 3 document of the five routes built from the validating schemas', async () => {
@@ -28,6 +28,43 @@ describe('operations', () => {
       assert.equal(body.properties.user_id.maxLength, 64)
       const ui = await t.app.inject({ url: '/docs' })
       assert.ok([200, 302].includes(ui.statusCode))
+    } finally {
+      await t.close()
+    }
+  })
+
+  test('when the OpenAPI examples are sent to a fresh service, then they succeed; failures are documented with their states', async () => {
+    const t = await createTestApp('sqlite')
+    try {
+      const doc = (await t.app.inject({ url: '/docs/json' })).json()
+      const example = (path: string) => {
+        const media = doc.paths[path].post.requestBody.content['application/json']
+        return media.example ?? media.schema.example ?? Object.values(media.examples ?? {})[0]
+      }
+      const goodsId = doc.paths['/api/pay/goods'].get.parameters.find((p: { name: string }) => p.name === 'id').example
+      const goods = (await t.app.inject({ url: `/api/pay/goods?id=${goodsId}` })).json()
+      assert.equal(goods.state, '', JSON.stringify(goods))
+      const created = await t.app.inject({ method: 'POST', url: '/api/pay/create-order', payload: example('/api/pay/create-order') })
+      assert.equal(created.statusCode, 200, created.body)
+      const order = created.json().data
+      const verify = example('/api/pay/verification')
+      assert.deepEqual([verify.user_id, verify.item, Number(verify.item_id)], [order.user_id, order.item, order.item_id])
+      const callback = example('/api/pay/callback')
+      assert.equal(callback.rmb_yuan, order.rmb_yuan)
+      const paid = await pay(t.app, order.order, callback.rmb_yuan)
+      assert.equal(paid.status, 200)
+      const verified = await t.app.inject({ method: 'POST', url: '/api/pay/verification', payload: verify })
+      assert.equal(verified.statusCode, 200, verified.body)
+
+      for (const [path, method] of [['/api/pay/goods', 'get'], ['/api/pay/create-order', 'post'], ['/api/pay/callback', 'post']]) {
+        const failure = doc.paths[path][method].responses['4XX'].content['application/json'].schema
+        assert.deepEqual(failure.properties.result.enum, ['fail'])
+        assert.ok(failure.properties.state.enum.includes('INVALID_PARAMS') && failure.properties.state.enum.includes('RATE_LIMITED'))
+      }
+      const callbackDoc = doc.paths['/api/pay/callback'].post
+      assert.deepEqual(Object.keys(callbackDoc.requestBody.content).sort(), ['application/json', 'application/x-www-form-urlencoded'])
+      assert.ok(callbackDoc.parameters.some((p: { in: string, name: string }) => p.in === 'query' && p.name === 'gyyx_order_no'))
+      assert.doesNotMatch(JSON.stringify(doc), /CONTRACT/)
     } finally {
       await t.close()
     }

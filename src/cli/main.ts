@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig, loadEnv } from '../config.ts'
+import { ConfigError, loadConfig } from '../config.ts'
+import { readCliEnv } from './cli-env.ts'
+import { CliError } from './cli-error.ts'
 
 // Each command loads only what it needs: `sign` should not pay for Fastify and three drivers.
 const database = async () => ({ ...await import('../db/connect.ts'), ...await import('../db/migrate.ts') })
@@ -14,11 +16,15 @@ const HELP = `gamepay <command>
        [--url http://127.0.0.1:8080] [--amount yuan] [--gyyx platform-order-no] [--result success] [--type MD5]
   goods import <file.json>       upsert goods by id: [{"id":1,"item":"月卡","single_pric":30,"on_sale":true}]
 
+gamepay <command> --help (or gamepay help <command>) tells more about sign and simulate-payment.
 Configuration comes from the environment and an optional .env file (see README).`
 
 async function main (argv: string[]) {
   const [command, ...rest] = argv
-  const env = loadEnv()
+  // `gamepay help sign` is `gamepay sign --help`.
+  if (command === 'help' && (rest[0] === 'sign' || rest[0] === 'simulate-payment')) return main([rest[0], '--help'])
+  const cliEnv = readCliEnv()
+  const env = cliEnv.vars
   switch (command) {
     case 'serve':
       await (await import('../server.ts')).serve(loadConfig(env))
@@ -35,10 +41,10 @@ async function main (argv: string[]) {
       return
     }
     case 'sign':
-      console.log((await import('./payment-tools.ts')).signCommand(rest, env))
+      console.log((await import('./payment-tools.ts')).signCommand(rest, cliEnv))
       return
     case 'simulate-payment':
-      console.log(await (await import('./payment-tools.ts')).simulatePayment(rest, env))
+      await (await import('./simulate-payment.ts')).simulatePayment(rest, cliEnv)
       return
     case 'goods': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true })
@@ -67,5 +73,10 @@ async function main (argv: string[]) {
 main(process.argv.slice(2)).catch((err: unknown) => {
   const prefix = err instanceof ConfigError ? 'configuration error: ' : 'gamepay: '
   console.error(prefix + (err instanceof Error ? err.message : String(err)))
+  if (err instanceof CliError && err.hint) console.error(`hint: ${err.hint}`)
+  // node:util parseArgs refusing an option or a value
+  else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`hint: gamepay ${process.argv[2]} --help`)
+  }
   process.exit(1)
 })
