@@ -22,6 +22,12 @@ export async function buildApp (ctx: AppContext, opts: AppOptions = {}) {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: config.bodyLimit,
+    // A client that trickles its headers or body is cut off: 408 (or the connection closed) once
+    // REQUEST_TIMEOUT_MS has passed. Node checks open connections only every
+    // connectionsCheckingInterval (default 30 s), so that is set too.
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: { headersTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1000 },
     trustProxy: config.trustProxy,
     requestIdHeader: false,
     genReqId: traceIdOf,
@@ -42,9 +48,9 @@ export async function buildApp (ctx: AppContext, opts: AppOptions = {}) {
 
   // Only JSON by default; the callback route adds forms for itself.
   app.removeContentTypeParser('text/plain')
-  registerEnvelope(app, { statusMode: config.httpStatusMode, isClosing: () => closing })
+  registerEnvelope(app, { statusMode: config.httpStatusMode, isClosing: () => closing, isUnavailable: ctx.store.caps.isUnavailable })
   registerRequestLog(app)
-  registerRateLimit(app, { perMinute: config.rateLimitPerMinute, callbackAllowIps: config.callbackAllowIps })
+  await registerRateLimit(app, config)
   await registerDocs(app)
 
   await app.register(goodsRoutes, { ctx })
