@@ -3,6 +3,7 @@ import { ConfigError, type Config } from './config.ts'
 import { connect, type Store } from './db/connect.ts'
 import { migrateToLatest } from './db/migrate.ts'
 import { DEMO_CATALOG, importCatalog, readCatalogFile } from './modules/goods/goods.service.ts'
+import { createRetention } from './modules/maintenance/retention.ts'
 import { startOrderNumbers, type OrderNumbers } from './modules/orders/order-numbers.ts'
 import { createOrderService, type OrderService } from './modules/orders/orders.service.ts'
 import { createCallbackService, type CallbackService } from './modules/payments/callback.service.ts'
@@ -19,8 +20,10 @@ export interface AppContext {
 
 export interface ContextOptions {
   clock?: () => number
-  /** Run the background expiry sweep (off in tests, which call expireDueOrders themselves). */
+  /** Run the background sweep, order expiry and the retention purge (off in tests, which call them themselves). */
   sweepMs?: number
+  /** Most rows the sweep purges per table and run (default 500). */
+  purgeBatchSize?: number
   log?: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
 }
 
@@ -57,14 +60,23 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     signTypes: config.callbackSignTypes,
     rsaPublicKey: config.callbackRsaPublicKey,
     successResults: config.callbackSuccessResults,
-    allowIps: config.callbackAllowIps,
     maxAgeSeconds: config.callbackMaxAgeSeconds,
   })
 
+  const retention = createRetention({
+    store, clock, rejectedCallbackDays: config.callbackRejectRetentionDays, batchSize: opts.purgeBatchSize,
+  })
   let sweep: NodeJS.Timeout | undefined
   if (opts.sweepMs) {
+    let purging = false
     sweep = setInterval(() => {
       orders.expireDueOrders().catch((err) => opts.log?.warn({ err: (err as Error).message }, 'expiry sweep failed'))
+      // One batch per run, never two at once: a backlog drains over the next runs.
+      if (purging) return
+      purging = true
+      retention.purgeExpired()
+        .catch((err) => opts.log?.warn({ err: (err as Error).message }, 'retention purge failed'))
+        .finally(() => { purging = false })
     }, opts.sweepMs)
     sweep.unref()
   }

@@ -34,7 +34,14 @@ export async function prepareMysql (url = TEST_MYSQL_URL) {
   const { server, name } = split(url)
   try {
     const conn = await mysql.createConnection({ uri: server.toString(), connectTimeout: 2000 })
-    await conn.query(`create database if not exists \`${name}\` character set utf8mb4 collate utf8mb4_bin`)
+    // The NO PAD binary collation the migrations give every table (utf8mb4_bin would pad: "a " = "a"):
+    // MariaDB's, else MySQL 8's. An existing test database is brought to it too.
+    const [rows] = await conn.query(`select collation_name as name from information_schema.COLLATIONS
+      where collation_name in ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')
+      order by collation_name = 'utf8mb4_nopad_bin' desc`)
+    const collation = rows[0]?.name ?? 'utf8mb4_bin'
+    await conn.query(`create database if not exists \`${name}\` character set utf8mb4 collate ${collation}`)
+    await conn.query(`alter database \`${name}\` character set utf8mb4 collate ${collation}`)
     await conn.end()
     return true
   } catch {

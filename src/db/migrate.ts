@@ -1,12 +1,14 @@
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely'
 import type { Store } from './connect.ts'
 import { init } from './migrations/001_init.ts'
+import { exactStringsRetention } from './migrations/002_exact_strings_retention.ts'
 
 // Versioned migrations, applied in name order. Kysely's migrator takes a lock on PostgreSQL and
 // MySQL, so several instances starting at once apply each migration once.
 function provider (store: Store): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '001_init': init(store.caps.name),
+    '002_exact_strings_retention': exactStringsRetention(store.caps.name),
   }
   return { getMigrations: async () => migrations }
 }

@@ -2,6 +2,17 @@ import { CompiledQuery, MysqlDialect, type MysqlPool, type MysqlPoolConnection }
 import { createPool, type Pool as Mysql2Pool, type PoolConnection as Mysql2Connection } from 'mysql2'
 import { readTimeoutMs, silentError, type DriverOptions } from './options.ts'
 
+/**
+ * The utf8mb4 binary collations without PAD SPACE, preferred first: MariaDB's, then MySQL 8's.
+ * With utf8mb4_bin (PAD SPACE) "888888 " would equal "888888"; with these, strings compare exactly.
+ */
+export const NO_PAD_BINARY_COLLATIONS = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'] as const
+
+const quoted = NO_PAD_BINARY_COLLATIONS.map((c) => `'${c}'`).join(', ')
+/** A subquery: the first of NO_PAD_BINARY_COLLATIONS the server has (NULL on a server with none). */
+export const NO_PAD_BINARY_COLLATION_SQL = `(select collation_name from information_schema.COLLATIONS
+  where collation_name in (${quoted}) order by field(collation_name, ${quoted}) limit 1)`
+
 export function mysqlDialect (url: string, opts: DriverOptions): MysqlDialect {
   const pool = createPool({
     uri: url,
@@ -9,6 +20,7 @@ export function mysqlDialect (url: string, opts: DriverOptions): MysqlDialect {
     connectTimeout: opts.connectTimeoutMs ?? 2000,
     supportBigNumbers: true,
     bigNumberStrings: true,
+    // The handshake carries collation ids up to 255 only; the session's NO PAD one is set below.
     charset: 'utf8mb4_bin',
     timezone: 'Z',
   })
@@ -18,6 +30,10 @@ export function mysqlDialect (url: string, opts: DriverOptions): MysqlDialect {
     async onCreateConnection (connection) {
       // READ COMMITTED: a read after a row lock sees the latest committed rows, as on PostgreSQL.
       await connection.executeQuery(CompiledQuery.raw('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'))
+      // A parameter compared with a column takes the column's collation; this makes a comparison
+      // between two parameters (or literals) exact too, with no PAD SPACE.
+      await connection.executeQuery(CompiledQuery.raw(
+        `SET SESSION collation_connection = coalesce(${NO_PAD_BINARY_COLLATION_SQL}, @@collation_connection)`))
       await connection.executeQuery(CompiledQuery.raw(`SET SESSION innodb_lock_wait_timeout = ${Math.max(1, Math.ceil(timeoutMs / 1000))}`))
       try {
         await connection.executeQuery(CompiledQuery.raw(`SET SESSION max_statement_time = ${timeoutMs / 1000}`)) // MariaDB
@@ -28,6 +44,10 @@ export function mysqlDialect (url: string, opts: DriverOptions): MysqlDialect {
   })
 }
 
+// Schema changes come from migrations only, and rebuilding a big table takes longer than any
+// request may: the migration lifts the server's limit, and no read timeout cuts them short.
+const SCHEMA_CHANGE = /^\s*(alter|create|drop)\s/i
+
 function dropSilentMysqlConnections (pool: Mysql2Pool, timeout: number): MysqlPool {
   const wrappers = new WeakMap<Mysql2Connection, MysqlPoolConnection>()
   const wrap = (connection: Mysql2Connection): MysqlPoolConnection => {
@@ -36,7 +56,7 @@ function dropSilentMysqlConnections (pool: Mysql2Pool, timeout: number): MysqlPo
       query (sql: string, parameters: unknown[], callback?: (err: unknown, result: unknown) => void) {
         if (!callback) return connection.query(sql, parameters) as never
         if (silent) return callback(silentError(), undefined)
-        connection.query({ sql, timeout }, parameters, (err, result) => {
+        connection.query({ sql, timeout: SCHEMA_CHANGE.test(sql) ? undefined : timeout }, parameters, (err, result) => {
           if ((err as { code?: string } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') silent = true
           callback(err, result)
         })

@@ -12,7 +12,7 @@ import {
   insertOrder, recordVerification, saveIdempotentResponse, type EventContext, type Order,
 } from './orders.repository.ts'
 
-const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 
 export interface CreateOrderInput {
   user_id: string
