@@ -1,17 +1,18 @@
-// Black-box conformance test of the payment service, written from /work/shared/CONTRACT.md
-// and the original API document only. It starts the real service as child processes and
+// Black-box conformance test of the payment service, written from the wire contract, the
+// original API document and the README only. It starts the real service as child processes and
 // talks to it over HTTP with fetch; callbacks are signed here with node:crypto (§5.1).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash, createHmac, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 const SECRET = 'demo-secret'
+const DEV_SECRET = 'gamepay-development-secret'
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/
 const ORDER_RE = /^811-\d+$/
@@ -83,10 +84,13 @@ async function freePort (): Promise<number> {
 
 function childEnv (port: number, dbFile: string, extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env }
+  // NODE_OPTIONS too: the command is tested as it runs, not with a loader this runner may use.
   delete env.NODE_ENV
+  delete env.NODE_OPTIONS
   for (const k of Object.keys(env)) {
     if (k.startsWith('CALLBACK_') || k.startsWith('ORDER_') || k === 'HTTP_STATUS_MODE' || k === 'GOODS_SEED' ||
-      k === 'WORKER_ID' || k === 'RATE_LIMIT_PER_MINUTE' || k === 'TRUST_PROXY' || k === 'BODY_LIMIT') delete env[k]
+      k === 'WORKER_ID' || k === 'RATE_LIMIT_PER_MINUTE' || k === 'TRUST_PROXY' || k === 'BODY_LIMIT' ||
+      k === 'REDIS_URL' || k === 'REQUEST_TIMEOUT_MS') delete env[k]
   }
   Object.assign(env, {
     HOST: '127.0.0.1',
@@ -195,7 +199,13 @@ async function runExpectingStartFailure (extra: Record<string, string | undefine
     code = c
     resolve()
   }))
-  await Promise.race([exited, sleep(15_000)])
+  // A service that starts after all is stopped as soon as it answers (it may listen off loopback).
+  const deadline = Date.now() + 15_000
+  while (!srv.exited && Date.now() < deadline) {
+    const answered = await fetch(`http://127.0.0.1:${port}/api/pay/goods?id=1`).then(async (r) => { await r.text(); return true }, () => false)
+    if (answered) break
+    await Promise.race([exited, sleep(200)])
+  }
   if (!srv.exited) await stopServer(srv)
   return { code, output: output.join('') }
 }
@@ -308,6 +318,53 @@ function fail (r: Res, state: string, names?: string | string[]): void {
   }
 }
 
+/**
+ * Opens a raw connection, sends `start`, then one more header line every 300 ms (a slow client);
+ * resolves with what came back once the server closes it, or 'still open' after `boundMs`.
+ */
+async function slowClient (srv: Srv, start: string, trickle: boolean, boundMs: number): Promise<{ closed: boolean, answer: string }> {
+  const { hostname, port } = new URL(srv.base)
+  const socket = connect(Number(port), hostname)
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
+  socket.on('error', () => {})
+  socket.write(start)
+  let n = 0
+  const drip = trickle ? setInterval(() => { if (socket.writable) socket.write(`X-Slow-${n++}: 1\r\n`) }, 300) : undefined
+  const closed = await Promise.race([
+    new Promise<boolean>((resolve) => socket.once('close', () => resolve(true))),
+    sleep(boundMs).then(() => false),
+  ])
+  clearInterval(drip)
+  socket.destroy()
+  return { closed, answer }
+}
+
+/** The process and all its descendants, with their command lines (Linux /proc). */
+function processTree (root: number): Array<{ pid: number, cmdline: string }> {
+  const parentOf = new Map<number, number>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [root]
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, ppid] of parentOf) if (ppid === tree[i]) tree.push(pid)
+  }
+  return tree.map((pid) => {
+    let cmdline = ''
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()
+    } catch {}
+    return { pid, cmdline }
+  })
+}
+
 // ---------------------------------------------------------------------------------------------
 // signing (§5.1), written independently of the service
 
@@ -329,14 +386,14 @@ function stringA (params: Params): string {
 
 let rsaPrivate: KeyObject | undefined
 
-function signWith (type: string, a: string): string {
+function signWith (type: string, a: string, secret = SECRET): string {
   switch (type.toUpperCase()) {
-    case 'MD5': return createHash('md5').update(`${a}&key=${SECRET}`, 'utf8').digest('hex')
-    case 'HMAC-SHA256': return createHmac('sha256', SECRET).update(a, 'utf8').digest('hex')
+    case 'MD5': return createHash('md5').update(`${a}&key=${secret}`, 'utf8').digest('hex')
+    case 'HMAC-SHA256': return createHmac('sha256', secret).update(a, 'utf8').digest('hex')
     case 'RSA2':
       assert.ok(rsaPrivate !== undefined)
       return cryptoSign('sha256', Buffer.from(a, 'utf8'), rsaPrivate).toString('base64')
-    default: return createHash('md5').update(`${a}&key=${SECRET}`, 'utf8').digest('hex')
+    default: return createHash('md5').update(`${a}&key=${secret}`, 'utf8').digest('hex')
   }
 }
 
@@ -346,6 +403,7 @@ interface CbOpts {
   typeKey?: 'signType' | 'sign_type'
   sign?: string | null // explicit sign, null: no sign parameter
   algo?: string // algorithm used to compute the sign (defaults to signType)
+  secret?: string // shared secret used to compute the sign (defaults to SECRET)
   headers?: Record<string, string>
   query?: string // extra query string (json/form)
 }
@@ -362,7 +420,7 @@ function encodeForm (p: Params): string {
 async function callback (srv: Srv, params: Params, o: CbOpts = {}): Promise<Res> {
   const st = o.signType === undefined ? 'MD5' : o.signType
   const p: Params = { ...params }
-  const sign = o.sign !== undefined ? o.sign : signWith(o.algo ?? st ?? 'MD5', stringA(p))
+  const sign = o.sign !== undefined ? o.sign : signWith(o.algo ?? st ?? 'MD5', stringA(p), o.secret)
   if (sign !== null) p.sign = sign
   if (st !== null) p[o.typeKey ?? 'signType'] = st
   const as = o.as ?? 'json'
@@ -460,8 +518,16 @@ function assertMoney (v: unknown, expected: number, what: string): void {
 let A: Srv // strict, prefix 811, RSA2 key configured
 let B: Srv // always-200, prefix T9, ttl 2 s, max age 300 s, success results success,OK, body limit 2048
 let C: Srv // shares A's database; allow-list 10/8, trusts 127.0.0.1 as proxy, 5 requests/minute
+// production, RSA2 alone with its key and no CALLBACK_SECRET, REQUEST_TIMEOUT_MS=1000; started beside
+// the others, but only the §10 tests wait for it, so a refusal to start fails those alone
+let started: Promise<Srv | Error>
+async function serverD (): Promise<Srv> {
+  const d = await started
+  if (d instanceof Error) throw d
+  return d
+}
 
-describe('gamepay conformance (black box, CONTRACT.md)', { timeout: 240_000 }, () => {
+describe('gamepay conformance (black box, wire contract)', { timeout: 240_000 }, () => {
   before(async () => {
     const keyDir = tempDir()
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -477,6 +543,14 @@ describe('gamepay conformance (black box, CONTRACT.md)', { timeout: 240_000 }, (
       { id: 72, item: '九百万', single_pric: 9_999_999.99, on_sale: true },
       { id: 73, item: '下架了', single_pric: 6, on_sale: false },
     ]))
+    started = startServer('D', {
+      NODE_ENV: 'production',
+      CALLBACK_SECRET: undefined,
+      CALLBACK_SIGN_TYPES: 'RSA2',
+      CALLBACK_RSA_PUBLIC_KEY: pem,
+      GOODS_SEED: seedFile,
+      REQUEST_TIMEOUT_MS: '1000',
+    }).catch((err: Error) => err)
     ;[A, B] = await Promise.all([
       startServer('A', { CALLBACK_RSA_PUBLIC_KEY: pem }),
       startServer('B', {
@@ -498,6 +572,7 @@ describe('gamepay conformance (black box, CONTRACT.md)', { timeout: 240_000 }, (
   })
 
   after(async () => {
+    await started
     await Promise.all(servers.map(stopServer))
     for (const d of tempDirs) {
       try { rmSync(d, { recursive: true, force: true }) } catch {}
@@ -1908,6 +1983,195 @@ describe('gamepay conformance (black box, CONTRACT.md)', { timeout: 240_000 }, (
         assert.ok(r.code !== null && r.code !== 0, `${r.name}: must exit non-zero, got ${String(r.code)}\n${r.output.slice(0, 800)}`)
         assert.ok(r.output.includes(r.name), `${r.name}: message must name the variable\n${r.output.slice(0, 800)}`)
       }
+    })
+  })
+
+  // -------------------------------------------------------------------------------------------
+  describe('§10 safe by default', () => {
+    test('§10.1 start-up refuses (exit 1, naming CALLBACK_SECRET) a missing, short or development secret off loopback or in production', async () => {
+      const cases: Array<[string, Record<string, string | undefined>]> = [
+        ['HOST=0.0.0.0, no secret', { HOST: '0.0.0.0', CALLBACK_SECRET: undefined }],
+        ['HOST=0.0.0.0, an 11-character secret', { HOST: '0.0.0.0', CALLBACK_SECRET: SECRET }],
+        ['HOST=0.0.0.0, the development secret', { HOST: '0.0.0.0', CALLBACK_SECRET: DEV_SECRET }],
+        ['NODE_ENV=production, a 15-character secret', { NODE_ENV: 'production', CALLBACK_SECRET: 'x'.repeat(15) }],
+        ['NODE_ENV=production, the development secret', { NODE_ENV: 'production', CALLBACK_SECRET: DEV_SECRET }],
+      ]
+      const results = await Promise.all(cases.map(async ([name, env]) => ({ name, ...(await runExpectingStartFailure(env)) })))
+      for (const r of results) {
+        assert.equal(r.code, 1, `${r.name}: must exit with status 1\n${r.output.slice(0, 800)}`)
+        assert.ok(r.output.includes('CALLBACK_SECRET'), `${r.name}: the message must name CALLBACK_SECRET\n${r.output.slice(0, 800)}`)
+      }
+    })
+
+    test('§10.1 with CALLBACK_SIGN_TYPES=RSA2 alone and its key, production starts without CALLBACK_SECRET and takes RSA2 payments', async () => {
+      const D = await serverD()
+      const u = uid('d-rsa')
+      const o = await create(D, { user_id: u, ...MONTH_CARD })
+      const { res, gyyx } = await pay(D, o.order, 30, {}, { signType: 'RSA2' })
+      okNoData(res)
+      assert.equal(okData(await verify(D, { user_id: u, item: '月卡', order: o.order })).gyyx_order_no, gyyx)
+    })
+
+    test('§10.2 a signType outside CALLBACK_SIGN_TYPES is SIGN_TYPE_UNSUPPORTED, after the required fields and before the signature', async () => {
+      const D = await serverD()
+      const u = uid('d-types')
+      const o = await create(D, { user_id: u, ...MONTH_CARD })
+      for (const type of ['MD5', 'md5', 'HMAC-SHA256']) {
+        fail((await pay(D, o.order, 30, {}, { signType: type })).res, 'SIGN_TYPE_UNSUPPORTED')
+        // The development secret is not used either.
+        fail((await pay(D, o.order, 30, {}, { signType: type, secret: DEV_SECRET })).res, 'SIGN_TYPE_UNSUPPORTED')
+        fail((await pay(D, o.order, 30, {}, { signType: type, sign: 'bad' })).res, 'SIGN_TYPE_UNSUPPORTED')
+        fail(await callback(D, { game_order_no: o.order, result: 'success', rmb_yuan: 30 }, { signType: type }), 'INVALID_PARAMS', 'gyyx_order_no')
+      }
+      fail(await verify(D, { user_id: u, item: '月卡', order: o.order }), 'ORDER_NOT_PAID')
+      okNoData((await pay(D, o.order, 30, {}, { signType: 'RSA2' })).res)
+      assert.equal(okData(await verify(D, { user_id: u, item: '月卡', order: o.order })).status, 'paid')
+    })
+
+    test('§10.3 a signed failed payment whose common_param hides "&name=" is refused, and its re-split into a success never pays', async () => {
+      const u = uid('resplit')
+      const o = await create(A, { user_id: u, ...MONTH_CARD })
+      const gyyx = newGyyx()
+      const ts = nowTs()
+      const failed: Params = {
+        game_order_no: o.order,
+        gyyx_order_no: gyyx,
+        result: 'fail',
+        result_message: '',
+        rmb_yuan: 30,
+        server_flag: 's1',
+        // what the player chose; the platform signs it as it signs any value
+        common_param: `x&game_order_no=${o.order}&gyyx_order_no=${gyyx}&result=success&rmb_yuan=30&server_flag=s1&timestamp=${ts}&zz=`,
+        timestamp: ts,
+      }
+      // The same stringA split otherwise: the failure's own fields pushed into a parameter sorted last.
+      const forged: Params = {
+        common_param: 'x',
+        game_order_no: o.order,
+        gyyx_order_no: gyyx,
+        result: 'success',
+        rmb_yuan: 30,
+        server_flag: 's1',
+        timestamp: ts,
+        zz: `&game_order_no=${o.order}&gyyx_order_no=${gyyx}&result=fail&rmb_yuan=30&server_flag=s1&timestamp=${ts}`,
+      }
+      assert.equal(stringA(forged), stringA(failed))
+      const sign = signWith('MD5', stringA(failed))
+      fail(await callback(A, forged, { sign }), 'INVALID_PARAMS', 'zz')
+      fail(await callback(A, forged, { sign, as: 'form' }), 'INVALID_PARAMS', 'zz')
+      fail(await callback(A, failed, { sign }), 'INVALID_PARAMS', 'common_param')
+      fail(await verify(A, { user_id: u, item: '月卡', order: o.order }), 'ORDER_NOT_PAID')
+      // The genuine payment is then the first one.
+      const { res, gyyx: paid } = await pay(A, o.order, 30)
+      okNoData(res)
+      assert.equal(okData(await verify(A, { user_id: u, item: '月卡', order: o.order })).gyyx_order_no, paid)
+    })
+
+    test('§10.3 a parameter name with & or =, or a value with "&name=", is INVALID_PARAMS naming it, before signType; nothing changes', async () => {
+      const u = uid('ambiguous')
+      const o = await create(A, { user_id: u, ...MONTH_CARD })
+      for (const name of ['x&y', 'k=v', 'a&b=c']) {
+        fail(await callback(A, cbParams(o.order, 30, { [name]: '1' })), 'INVALID_PARAMS', name)
+        fail(await callback(A, cbParams(o.order, '30.00', { [name]: '1' }), { as: 'form' }), 'INVALID_PARAMS', name)
+      }
+      for (const [field, value] of [['common_param', 'x&result=success'], ['result_message', 'ok&a.b-c_D9=1'], ['note', 'p&q=']]) {
+        fail(await callback(A, cbParams(o.order, 30, { [field]: value })), 'INVALID_PARAMS', field)
+        fail(await callback(A, cbParams(o.order, 30, { [field]: value }), { signType: 'SHA1' }), 'INVALID_PARAMS', field)
+        fail(await callback(A, cbParams(o.order, 30, { [field]: value }), { sign: 'bad' }), 'INVALID_PARAMS', field)
+        fail(await callback(A, cbParams(o.order, '30', { [field]: value }), { as: 'query' }), 'INVALID_PARAMS', field)
+      }
+      fail(await verify(A, { user_id: u, item: '月卡', order: o.order }), 'ORDER_NOT_PAID')
+    })
+
+    test('§10.3 values with = or & alone, or URL-encoded, pass: a=1;b=2, x&y, a%3D1%26b%3D2', async () => {
+      const cases: Array<[string, 'json' | 'form']> = [['a=1;b=2', 'json'], ['x&y', 'json'], ['a%3D1%26b%3D2', 'json'], ['a%3D1%26b%3D2', 'form']]
+      for (const [value, as] of cases) {
+        const u = uid('plain')
+        const o = await create(A, { user_id: u, ...MONTH_CARD })
+        const { res, gyyx } = await pay(A, o.order, as === 'form' ? '30.00' : 30, { common_param: value }, { as })
+        okNoData(res)
+        assert.equal(okData(await verify(A, { user_id: u, item: '月卡', order: o.order })).gyyx_order_no, gyyx, `${value} as ${as}`)
+      }
+    })
+
+    test('§10.4 U+0000 in a string field is INVALID_PARAMS naming it on every route; an item_id holding one is absent; unknown fields stay ignored', async () => {
+      const NUL = '\u0000'
+      fail(await goods(A, '?id=1%00'), 'INVALID_PARAMS', 'id')
+      const u = uid('nul')
+      for (const field of ['user_id', 'item', 'server_flag', 'description', 'game_role_id', 'game_role_name', 'game_role_grade']) {
+        const body: Record<string, unknown> = { user_id: u, ...MONTH_CARD }
+        body[field] = `${String(body[field] ?? 'v')}${NUL}x`
+        fail(await post(A, '/api/pay/create-order', body), 'INVALID_PARAMS', field)
+      }
+      const o = await create(A, { user_id: u, ...MONTH_CARD })
+      assert.equal(o.reused, false, 'the refused requests created no order')
+      const absent = await create(A, { user_id: uid('nul-id'), ...MONTH_CARD, item_id: `2${NUL}`, note: `a${NUL}b` })
+      assert.equal(absent.item_id, 2)
+      assert.equal(okData(await post(A, '/api/pay/create-order', { user_id: u, ...MONTH_CARD, note: `a${NUL}b` })).order, o.order)
+
+      fail(await cancel(A, { user_id: `${u}${NUL}`, order: o.order }), 'INVALID_PARAMS', 'user_id')
+      fail(await cancel(A, { user_id: u, order: `${o.order}${NUL}` }), 'INVALID_PARAMS', 'order')
+      fail(await verify(A, { user_id: `${u}${NUL}`, item: '月卡', order: o.order }), 'INVALID_PARAMS', 'user_id')
+      fail(await verify(A, { user_id: u, item: `月卡${NUL}`, order: o.order }), 'INVALID_PARAMS', 'item')
+      fail(await verify(A, { user_id: u, item: '月卡', order: `${o.order}${NUL}` }), 'INVALID_PARAMS', 'order')
+
+      for (const field of ['game_order_no', 'gyyx_order_no', 'result', 'result_message', 'rmb_yuan', 'server_flag', 'common_param', 'timestamp', 'note']) {
+        const p = cbParams(o.order, '30', { note: 'n' })
+        p[field] = `${String(p[field])}${NUL}`
+        fail(await callback(A, p), 'INVALID_PARAMS', field)
+      }
+      fail(await callback(A, cbParams(o.order, 30, { [`zzNUL${NUL}name`]: '1' })), 'INVALID_PARAMS', 'zzNUL')
+      fail(await callback(A, cbParams(o.order, '30.00', { common_param: `a${NUL}b` }), { as: 'form' }), 'INVALID_PARAMS', 'common_param')
+      fail(await callback(A, cbParams(o.order, '30.00', { common_param: `a${NUL}b` }), { as: 'query' }), 'INVALID_PARAMS', 'common_param')
+      fail(await verify(A, { user_id: u, item: '月卡', order: o.order }), 'ORDER_NOT_PAID')
+      assert.equal(okData(await cancel(A, { user_id: u, order: o.order })).status, 'cancelled')
+    })
+
+    test('§10.5 over RATE_LIMIT_PER_MINUTE the answer is 429 RATE_LIMITED with Retry-After in whole seconds, before CALLBACK_FORBIDDEN', async () => {
+      const from = { 'x-forwarded-for': '192.0.2.77' }
+      // Refused requests count too.
+      for (let i = 0; i < 5; i++) fail(await req(C, 'POST', '/api/pay/callback', { json: {}, headers: from }), 'CALLBACK_FORBIDDEN')
+      const limited = [
+        await req(C, 'POST', '/api/pay/callback', { json: {}, headers: from }),
+        // over the limit the body is not read
+        await req(C, 'POST', '/api/pay/callback', { raw: '{not json', headers: { ...from, 'content-type': 'application/json' } }),
+        await goods(C, '?id=1', from),
+      ]
+      for (const r of limited) {
+        fail(r, 'RATE_LIMITED')
+        const retry = r.headers.get('retry-after') ?? ''
+        assert.match(retry, /^\d+$/, `Retry-After in whole seconds: ${retry}`)
+        assert.ok(Number(retry) >= 1 && Number(retry) <= 60, `Retry-After within the minute: ${retry}`)
+      }
+      // The platform's allowed address is not limited.
+      fail(await req(C, 'POST', '/api/pay/callback', { json: {}, headers: { 'x-forwarded-for': '10.7.7.77' } }), 'INVALID_PARAMS')
+    })
+
+    test('§10.6 with REQUEST_TIMEOUT_MS=1000 a request whose headers or body never finish is answered 408 or closed within seconds', async () => {
+      const D = await serverD()
+      const host = `Host: ${new URL(D.base).host}\r\n`
+      // bounded wait: the timeout plus "a few seconds"; no exact time is asserted
+      const bound = 1000 + 7000
+      const [stalled, trickled, body] = await Promise.all([
+        slowClient(D, `GET /api/pay/goods?id=1 HTTP/1.1\r\n${host}`, false, bound),
+        slowClient(D, `GET /api/pay/goods?id=1 HTTP/1.1\r\n${host}`, true, bound),
+        slowClient(D, `POST /api/pay/create-order HTTP/1.1\r\n${host}Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{"user_id":`, false, bound),
+      ])
+      for (const [name, r] of [['headers stalled', stalled], ['headers trickled', trickled], ['body stalled', body]] as const) {
+        assert.ok(r.closed, `${name}: still open after ${bound} ms`)
+        if (r.answer !== '') assert.match(r.answer, /^HTTP\/1\.[01] 408\b/, `${name}: ${r.answer.slice(0, 200)}`)
+      }
+      okData(await goods(D, '?id=1'))
+    })
+
+    test('§10.8 the serving process runs compiled JavaScript: no tsx on its command line, no esbuild (or other transpiler) process under it', { skip: !existsSync('/proc/self/stat') }, async () => {
+      const check = (srv: Srv): void => {
+        const tree = processTree(srv.proc.pid as number)
+        assert.match(tree[0].cmdline, /gamepay/, `${srv.name}: ${tree[0].cmdline}`)
+        for (const p of tree) assert.doesNotMatch(p.cmdline, /tsx|esbuild|ts-node|swc/, `${srv.name}: process ${p.pid}: ${p.cmdline}`)
+      }
+      check(A)
+      check(await serverD())
     })
   })
 })

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { parseOrderNumber } from '../src/domain/order-number.ts'
+import { applyTransition, findOrder, type Order } from '../src/modules/orders/orders.repository.ts'
 import { callbackParams, createOrder, createTestApp, forEachDialect, orderRow, paymentsOf, post, signed, type TestApp } from './helper.ts'
 
 async function transitionsOf (t: TestApp, orderNo: string) {
@@ -111,6 +112,26 @@ forEachDialect('concurrency', (dialect) => {
         assert.deepEqual(await outcomesOf(t, o.order), { paid: 1, already_applied: 2 })
       }
     }))
+  })
+
+  test('when a transition starts from an order read before someone else paid it, then it loses the race and reruns, and the paid row stays as it was', async () => {
+    const o = await createOrder(t.app, { user_id: user() })
+    const stale = await findOrder(t.ctx.store.db, o.order, false) as Order
+    assert.equal(stale.status, 'unpaid')
+    const params = signed(callbackParams(o.order, 30))
+    assertAllSucceeded([await callback(t, params)])
+
+    // The first attempt cancels from the stale read; the rerun reads again and finds the order paid.
+    let attempts = 0
+    const outcome = await t.ctx.store.transaction(async (trx) => {
+      attempts++
+      const order = attempts === 1 ? stale : await findOrder(trx, o.order, false) as Order
+      if (order.status !== 'unpaid') return order.status
+      return applyTransition(trx, order, 'cancel', { actor: 'user', reason: 'cancel', traceId: null, now: Date.now() })
+    })
+    assert.equal(attempts, 2)
+    assert.equal(outcome, 'paid')
+    await assertPaidOnce(t, o.order, params.gyyx_order_no)
   })
 
   test('when the same user creates the same order 20 times at once, then one open order is handed to all', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { parseOrderNumber } from '../../src/domain/order-number.ts'
+import { importCatalog } from '../../src/modules/goods/goods.service.ts'
 import { createTestApp, forEachDialect, pay, post, type TestApp } from '../helper.ts'
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
@@ -379,6 +380,28 @@ forEachDialect('create-order', (dialect) => {
         seen.add(other.body.data.order)
         assert.equal(seen.size, 6)
         assert.equal((await ordersOf(t, 'co-differ')).length, 5)
+      })
+
+      test('when the price changes while an order is open, then the same request at the new price gets a new order, not the old one', async () => {
+        const body = { user_id: 'co-reprice', item: '钻石x60', item_id: '3' }
+        const first = await create(t, { ...body, single_pric: 6 })
+        assert.equal(first.body.data.reused, false)
+        await importCatalog(t.ctx.store, [{ id: 3, item: '钻石x60', priceFen: 700, onSale: true }], Date.now())
+        try {
+          const second = await create(t, { ...body, single_pric: 7 })
+          assert.equal(second.status, 200, JSON.stringify(second.body))
+          assert.equal(second.body.data.reused, false)
+          assert.notEqual(second.body.data.order, first.body.data.order)
+          assert.equal(second.body.data.single_pric, 7)
+          assert.equal(second.body.data.rmb_yuan, 7)
+          const rows = await ordersOf(t, 'co-reprice')
+          assert.deepEqual(
+            rows.map((r) => [r.order_no, r.status, Number(r.price_fen), Number(r.amount_fen)]).sort(),
+            [[first.body.data.order, 'unpaid', 600, 600], [second.body.data.order, 'unpaid', 700, 700]].sort()
+          )
+        } finally {
+          await importCatalog(t.ctx.store, [{ id: 3, item: '钻石x60', priceFen: 600, onSale: true }], Date.now())
+        }
       })
 
       test('when the open order was cancelled or paid, then the next request gets a new order', async () => {
