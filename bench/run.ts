@@ -109,7 +109,7 @@ async function createOrders (origin: string, userPrefix: string, lanes: number, 
   return orders
 }
 
-/** A success callback for the order, signed as the platform signs it (CONTRACT §5.1, MD5). */
+/** A success callback for the order, signed as the platform signs it (MD5). */
 function callbackBody (o: Prepared, platformOrderNo: string): string {
   const params: Record<string, unknown> = {
     game_order_no: o.order,

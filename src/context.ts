@@ -27,7 +27,7 @@ export interface ContextOptions {
   log?: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
 }
 
-/** The GOODS_SEED catalog; a file that cannot be read or parsed stops the start naming the variable (CONTRACT §8). */
+/** The GOODS_SEED catalog; a file that cannot be read or parsed stops the start naming the variable. */
 function readGoodsSeed (file: string) {
   try {
     return readCatalogFile(file)

@@ -27,7 +27,7 @@ export type State = keyof typeof STATES
 
 export interface Detail { zh: string, en: string }
 
-/** A failure the client is told about: a state of §7 and, where there is one, the field at fault. */
+/** A failure the client is told about: one of the states and, where there is one, the field at fault. */
 export class AppError extends Error {
   readonly state: State
   readonly detail: Detail | undefined

@@ -236,7 +236,7 @@ export function cancelOrder (base: string, userId: string, order: string, opts: 
   return post(base, '/api/pay/cancel-order', { user_id: userId, order }, opts)
 }
 
-/** The snowflake's worker id bits (CONTRACT §4.1: 41 ms | 10 worker | 12 sequence). */
+/** The snowflake's worker id bits (41 ms | 10 worker | 12 sequence). */
 export const workerIdOf = (order: string): number => Number((BigInt(order.split('-')[1]) >> 12n) & 1023n)
 
 /** Runs fn over items with at most `limit` running at once; resolves every outcome. */
@@ -257,7 +257,7 @@ export async function bounded<T, R> (items: T[], limit: number, fn: (item: T, in
   return results
 }
 
-/** The failure envelope of CONTRACT §1 for a state. */
+/** The failure envelope for a state. */
 export function assertEnvelope (res: Reply, state: string, status: number) {
   assert.equal(res.status, status, JSON.stringify(res.body))
   assert.equal(res.body.result, 'fail')

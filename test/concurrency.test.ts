@@ -1,4 +1,4 @@
-// CONTRACT §5.2 "exactly once" and §4.1 rules 0 and 4 under concurrency, on real databases: many
+// "Exactly once" for callbacks and create-order's rules 0 and 4 under concurrency, on real databases: many
 // requests at once against one order, cancel racing callbacks, and several instances on one database.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'

@@ -1,4 +1,4 @@
-// CONTRACT §8: configuration from the environment, validated at start-up; a bad value stops the
+// Configuration from the environment, validated at start-up; a bad value stops the
 // start with a message that names the variable.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'

@@ -76,7 +76,7 @@ export async function createTestApp (dialect: DialectName, opts: { env?: Record<
   }
 }
 
-/** Callback parameters with a valid signature (CONTRACT §5.1). */
+/** Callback parameters with a valid signature. */
 export function signed<T extends Record<string, unknown>> (params: T, opts: { type?: SignType, secret?: string, privateKeyPem?: string } = {}): T & { signType: SignType, sign: string } {
   const type = opts.type ?? 'MD5'
   const text: Record<string, string | null> = {}

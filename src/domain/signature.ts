@@ -23,7 +23,7 @@ export function normalizeSignType (raw: string): SignType | null {
 }
 
 /**
- * A received parameter value as the string that is signed (§5.1 rule 2, §5): strings as is,
+ * A received parameter value as the string that is signed (README: signing, rule 2): strings as is,
  * numbers as String(n), booleans as 'true'/'false'; null/undefined → null (empty, not signed);
  * anything else (objects, arrays) → undefined, which the caller rejects as INVALID_PARAMS.
  */

@@ -1,4 +1,4 @@
-// CONTRACT §5.2, the effects table: what a callback whose signature holds does to the orders,
+// The callback effects table: what a callback whose signature holds does to the orders,
 // payments, callbacks and order_events rows, row by row, top to bottom.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'

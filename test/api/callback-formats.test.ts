@@ -1,4 +1,4 @@
-// CONTRACT §5: the callback's parameters as a JSON body, a form body or a query string, and how
+// Payment callbacks: the callback's parameters as a JSON body, a form body or a query string, and how
 // each kind of value is read and signed.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'

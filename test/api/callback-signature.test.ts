@@ -1,4 +1,4 @@
-// CONTRACT §5.1 (the signature) and the checks of §5.2 that run before any effect: source address,
+// The callback signature and the checks that run before any effect: source address,
 // required fields, signType, sign, rmb_yuan format and timestamp age, in that order.
 import assert from 'node:assert/strict'
 import { createHash, createHmac, generateKeyPairSync, randomUUID } from 'node:crypto'

@@ -1,4 +1,4 @@
-// CONTRACT §4.2: POST /api/pay/cancel-order.
+// POST /api/pay/cancel-order.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { createOrder, createTestApp, forEachDialect, pay, post, type TestApp } from '../helper.ts'

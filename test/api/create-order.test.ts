@@ -1,4 +1,4 @@
-// CONTRACT §4.1 (POST /api/pay/create-order: fields, rules 0-5 in order, order numbers) and §2 (money).
+// POST /api/pay/create-order (fields, rules 0-5 in order, order numbers) and the money rules.
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

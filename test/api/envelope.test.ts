@@ -1,5 +1,5 @@
-// CONTRACT §1 (the envelope, trace ids, messages, HTTP_STATUS_MODE) and the routing, body and
-// rate-limit states of §7, through the public HTTP API.
+// The envelope (trace ids, messages, HTTP_STATUS_MODE) and the routing and body states, through
+// the public HTTP API.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { InjectOptions } from 'fastify'

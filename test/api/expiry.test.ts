@@ -1,4 +1,4 @@
-// CONTRACT §6: the order life cycle on a test clock, the history rows each transition appends,
+// The order life cycle on a test clock, the history rows each transition appends,
 // and the time windows of §4.1 (order expiry, 24 h Idempotency-Key window).
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, test } from 'node:test'

@@ -1,4 +1,4 @@
-// CONTRACT §7: "No input, however malformed, produces a 500 or a non-envelope response."
+// The rule of the states table: "No input, however malformed, produces a 500 or a non-envelope response."
 // Random methods, paths, content types, headers and bodies go to the app through inject; every
 // answer must be the envelope with a §7 state, a trace id, and no stack trace or SQL.
 import assert from 'node:assert/strict'

@@ -1,4 +1,4 @@
-// CONTRACT §3: GET /api/pay/goods?id=…, and §2's rule that amounts print with at most two decimals.
+// GET /api/pay/goods?id=…, and the money rule that amounts print with at most two decimals.
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import { createTestApp, forEachDialect, pay, post, type TestApp } from '../helper.ts'
 
-// The order life cycle (CONTRACT §4, §5.2, §6) under random sequences of create, cancel, callback,
+// The order life cycle under random sequences of create, cancel, callback,
 // expire and verify, through the HTTP API, against a model: after every step the response and the
 // stored rows agree with what the model says.
 

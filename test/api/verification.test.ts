@@ -1,4 +1,4 @@
-// CONTRACT §4.3: POST /api/pay/verification, "has this user paid for this?".
+// POST /api/pay/verification, "has this user paid for this?".
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { createOrder, createTestApp, forEachDialect, pay, post, type TestApp } from '../helper.ts'

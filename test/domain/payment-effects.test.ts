@@ -1,4 +1,4 @@
-// decideCallback against the effects table of CONTRACT §5.2, row by row and as properties over
+// decideCallback against the callback effects table, row by row and as properties over
 // arbitrary facts: the rows are read top to bottom and the first that matches decides.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'

@@ -1,4 +1,4 @@
-// parsePlatformTimestamp (CONTRACT §5.2): all digits up to 11 are Unix seconds, 12-14 digits are
+// parsePlatformTimestamp: all digits up to 11 are Unix seconds, 12-14 digits are
 // milliseconds, otherwise `YYYY-MM-DD HH:mm:ss` in Asia/Shanghai (UTC+8, no daylight saving).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'

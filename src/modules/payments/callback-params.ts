@@ -8,7 +8,7 @@ export class ParsedParams {
   constructor (
     readonly params: Params,
     readonly repeated: string | null = null,
-    readonly inexact: string | null = null,
+    readonly inexact: string | null = null
   ) {}
 }
 

@@ -26,19 +26,23 @@ export async function callbackRoutes (app: FastifyInstance, { ctx }: { ctx: AppC
   })
 
   const allowIps = ctx.config.callbackAllowIps
+  // A source outside CALLBACK_ALLOW_IPS is refused before its body is read, whatever it sends.
+  async function refuseForeignSource (req: FastifyRequest) {
+    if (isAllowedSource(allowIps, req.ip)) return
+    const refusal = new AppError('CALLBACK_FORBIDDEN', `source ${req.ip}`)
+    const params = fromSearchParams(queryOf(req.url)).params
+    await ctx.callbacks.recordRefused({ params, sourceIp: req.ip, traceId: req.id }, refusal)
+    throw refusal
+  }
+
   app.post('/api/pay/callback', {
     schema: callbackSchema,
     validatorCompiler: () => () => true,
-    // A source outside CALLBACK_ALLOW_IPS is refused before its body is read, whatever it sends.
-    onRequest: allowIps ? async (req: FastifyRequest) => {
-      if (isAllowedSource(allowIps, req.ip)) return
-      const refusal = new AppError('CALLBACK_FORBIDDEN', `source ${req.ip}`)
-      await ctx.callbacks.recordRefused({ params: fromSearchParams(queryOf(req.url)).params, sourceIp: req.ip, traceId: req.id }, refusal)
-      throw refusal
-    } : undefined,
+    onRequest: allowIps ? refuseForeignSource : undefined,
   }, async (req: FastifyRequest) => {
     const received = req.body instanceof ParsedParams ? req.body : fromSearchParams(queryOf(req.url))
-    await ctx.callbacks.handle({ params: received.params, repeated: received.repeated, inexact: received.inexact, sourceIp: req.ip, traceId: req.id })
+    const { params, repeated, inexact } = received
+    await ctx.callbacks.handle({ params, repeated, inexact, sourceIp: req.ip, traceId: req.id })
     return ok(req)
   })
 }
