@@ -34,11 +34,29 @@ export interface Config {
   rateLimitPerMinute: number
   /** Shares the rate-limit budget between instances; null: each instance counts its own. */
   redisUrl: string | null
+  /** Where paid orders are announced; null when no NOTIFY_URL is set: then no events are made. */
+  notify: NotifyConfig | null
+  /** Bearer token /metrics asks for; null: /metrics is open. */
+  metricsToken: string | null
   /** Headers and body must have arrived within this; Node checks every second. */
   requestTimeoutMs: number
   keepAliveTimeoutMs: number
   trustProxy: string[] | false
   logLevel: string
+}
+
+export interface NotifyConfig {
+  /** NOTIFY_URL: every server_flag's events, unless NOTIFY_URL_<FLAG> names another endpoint. */
+  url: string | null
+  /** NOTIFY_URL_<FLAG> by FLAG (see notifyEnvSuffix). */
+  urlsByFlag: Map<string, string>
+  secret: string
+  secretIsDevDefault: boolean
+  /** The delays before each retry; after the last one fails the event is failed. */
+  retrySeconds: number[]
+  timeoutMs: number
+  /** Deliveries in flight at once in one instance. */
+  concurrency: number
 }
 
 export class ConfigError extends Error {
@@ -49,6 +67,8 @@ export class ConfigError extends Error {
 }
 
 export const DEV_CALLBACK_SECRET = 'gamepay-development-secret'
+export const DEV_NOTIFY_SECRET = 'gamepay-development-notify-secret'
+const DEFAULT_NOTIFY_RETRY_SECONDS = '15,60,300,900,3600,7200,21600,43200,86400'
 const MIN_SECRET_LENGTH = 16
 const MIN_RSA_BITS = 2048
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -139,6 +159,51 @@ function readRsaPublicKey (file: string): KeyObject {
   return key
 }
 
+/** The variable-name form of a server_flag: `s1` → `S1`, `cn-east.2` → `CN_EAST_2` (NOTIFY_URL_CN_EAST_2). */
+export const notifyEnvSuffix = (serverFlag: string) => serverFlag.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+
+/** The endpoint for an order's events: its server_flag's own, else NOTIFY_URL; null: none is configured. */
+export function notifyUrlFor (notify: NotifyConfig, serverFlag: string): string | null {
+  return (serverFlag === '' ? undefined : notify.urlsByFlag.get(notifyEnvSuffix(serverFlag))) ?? notify.url
+}
+
+function httpUrl (name: string, raw: string): string {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError(name, `"${raw}" is not a URL`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(name, 'must be an http:// or https:// URL')
+  return url.toString()
+}
+
+function notifyConfig (env: Env, strict: { production: boolean, host: string }): NotifyConfig | null {
+  const url = str(env, 'NOTIFY_URL')
+  const urlsByFlag = new Map<string, string>()
+  for (const name of Object.keys(env).sort()) {
+    const value = name.startsWith('NOTIFY_URL_') ? str(env, name) : null
+    if (value) urlsByFlag.set(name.slice('NOTIFY_URL_'.length), httpUrl(name, value))
+  }
+  if (!url && urlsByFlag.size === 0) return null
+  const retrySeconds = list(str(env, 'NOTIFY_RETRY_SECONDS') ?? DEFAULT_NOTIFY_RETRY_SECONDS).map((s) => {
+    if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 604_800) {
+      throw new ConfigError('NOTIFY_RETRY_SECONDS', `"${s}" is not a whole number of seconds between 1 and 604800`)
+    }
+    return Number(s)
+  })
+  const { secret, isDevDefault } = requireSecret('NOTIFY_SECRET', str(env, 'NOTIFY_SECRET'), DEV_NOTIFY_SECRET, strict)
+  return {
+    url: url ? httpUrl('NOTIFY_URL', url) : null,
+    urlsByFlag,
+    secret,
+    secretIsDevDefault: isDevDefault,
+    retrySeconds,
+    timeoutMs: int(env, 'NOTIFY_TIMEOUT_MS', 5000, 100, 120_000),
+    concurrency: int(env, 'NOTIFY_CONCURRENCY', 8, 1, 256),
+  }
+}
+
 function signTypes (raw: string | null): SignType[] {
   const types = list(raw ?? 'MD5,HMAC-SHA256,RSA2').map((t) => {
     const type = normalizeSignType(t)
@@ -213,6 +278,8 @@ export function loadConfig (env: Env = process.env): Config {
     bodyLimit: int(env, 'BODY_LIMIT', 65536, 1024, 104_857_600),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
     redisUrl,
+    notify: notifyConfig(env, { production, host }),
+    metricsToken: str(env, 'METRICS_TOKEN'),
     requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 10_000, 1_000, 600_000),
     // Longer than a load balancer's idle timeout (nginx keeps upstream connections 60 s), so the
     // balancer, not Node, closes an idle connection and never reuses one Node just closed.

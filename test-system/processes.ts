@@ -37,7 +37,8 @@ export async function freePort (): Promise<number> {
 }
 
 /** An empty database for one scenario: the system tests' own, beside the unit tests' gamepay_test. */
-export const freshSystemDatabase = (dialect: DialectName, name = 'gamepay_system') => freshDatabaseUrl(dialect, name)
+// TEST_SYSTEM_DB names it, so runs in parallel (several checkouts on one server) keep apart.
+export const freshSystemDatabase = (dialect: DialectName, name = process.env.TEST_SYSTEM_DB ?? 'gamepay_system') => freshDatabaseUrl(dialect, name)
 
 /** The test's own connection, to read what the instances stored. */
 export function openStore (url: string): Store {
