@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { ConfigError, type Config } from './config.ts'
 import { connect, type Store } from './db/connect.ts'
 import { migrateToLatest } from './db/migrate.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
 import { DEMO_CATALOG, importCatalog, readCatalogFile } from './modules/goods/goods.service.ts'
 import { createRetention } from './modules/maintenance/retention.ts'
 import { startOrderNumbers, type OrderNumbers } from './modules/orders/order-numbers.ts'
@@ -15,6 +16,7 @@ export interface AppContext {
   clock: () => number
   orders: OrderService
   callbacks: CallbackService
+  metrics: Metrics
   close: () => Promise<void>
 }
 
@@ -52,7 +54,8 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     throw err
   }
 
-  const orders = createOrderService({ store, ids, clock, orderTtlSeconds: config.orderTtlSeconds })
+  const metrics = createMetrics()
+  const orders = createOrderService({ store, ids, clock, orderTtlSeconds: config.orderTtlSeconds, metrics })
   const callbacks = createCallbackService({
     store,
     clock,
@@ -61,6 +64,7 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     rsaPublicKey: config.callbackRsaPublicKey,
     successResults: config.callbackSuccessResults,
     maxAgeSeconds: config.callbackMaxAgeSeconds,
+    metrics,
   })
 
   const retention = createRetention({
@@ -89,6 +93,7 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     clock,
     orders,
     callbacks,
+    metrics,
     async close () {
       clearInterval(sweep)
       await heldIds.close()

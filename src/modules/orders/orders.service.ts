@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Store } from '../../db/connect.ts'
+import type { Metrics } from '../../metrics.ts'
 import type { Executor } from '../../db/database.ts'
 import { effectiveStatus } from '../../domain/order-state.ts'
 import { MAX_FEN, parseYuan } from '../../domain/money.ts'
@@ -32,6 +33,7 @@ export interface OrderServiceDeps {
   ids: OrderNumbers
   clock: () => number
   orderTtlSeconds: number
+  metrics: Pick<Metrics, 'ordersCreated'>
 }
 
 export type CreatedOrder = ReturnType<typeof createdOrderData>
@@ -40,7 +42,7 @@ export type CreatedOrder = ReturnType<typeof createdOrderData>
 const openKeyOf = (userId: string, goodsId: number, priceFen: number, amountNum: number, serverFlag: string) =>
   createHash('sha256').update(JSON.stringify([userId, goodsId, priceFen, amountNum, serverFlag])).digest('hex')
 
-export function createOrderService ({ store, ids, clock, orderTtlSeconds }: OrderServiceDeps) {
+export function createOrderService ({ store, ids, clock, orderTtlSeconds, metrics }: OrderServiceDeps) {
   const lock = store.caps.rowLocks
 
   /** Records an expiry the clock has already decided (an unpaid order past expire_at). */
@@ -60,7 +62,10 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds }: Orde
       const serverFlag = input.server_flag ?? ''
       const orderNo = await ids.next()
 
-      return store.transaction(async (trx) => {
+      // Counted once committed: a rerun transaction must not count twice.
+      let inserted = false
+      const result = await store.transaction(async (trx) => {
+        inserted = false
         const now = clock()
         const since = now - IDEMPOTENCY_WINDOW_MS
         if (idempotencyKey !== null) {
@@ -100,10 +105,13 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds }: Orde
             },
           }, ctx)
           data = createdOrderData(order, false)
+          inserted = true
         }
         if (idempotencyKey !== null) await saveIdempotentResponse(trx, input.user_id, idempotencyKey, data.order, JSON.stringify(data), now, since)
         return data
       })
+      if (inserted) metrics.ordersCreated.inc()
+      return result
     },
 
     // Idempotent: cancelling a cancelled or expired order answers success again.

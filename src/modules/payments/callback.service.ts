@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto'
 import type { Store } from '../../db/connect.ts'
+import type { Metrics } from '../../metrics.ts'
 import { parseYuan } from '../../domain/money.ts'
 import { ANOMALIES, decideCallback, type CallbackOutcome } from '../../domain/payment-effects.ts'
 import { parsePlatformTimestamp } from '../../domain/platform-time.ts'
@@ -17,6 +18,7 @@ export interface CallbackServiceDeps {
   rsaPublicKey: KeyObject | null
   successResults: string[]
   maxAgeSeconds: number | null
+  metrics: Pick<Metrics, 'callbacks' | 'ordersPaid'>
 }
 
 /** What the route read: every parameter once, or the name of the first one sent twice. */
@@ -170,6 +172,7 @@ export function createCallbackService (deps: CallbackServiceDeps) {
 
   /** Logs a refusal; if the database is down, the refusal still answers. */
   async function logRefusal (record: CallbackRecord, state: string): Promise<void> {
+    deps.metrics.callbacks.inc({ outcome: state })
     await insertCallback(store.db, { ...record, outcome: state }).catch(() => {})
   }
 
@@ -214,6 +217,8 @@ export function createCallbackService (deps: CallbackServiceDeps) {
       }
       const facts = verdict.facts as CheckedCallback
       const outcome = await apply(facts, record)
+      deps.metrics.callbacks.inc({ outcome })
+      if (outcome === 'paid' || outcome === 'late_paid') deps.metrics.ordersPaid.inc()
       if (outcome === 'order_not_found') throw new AppError('ORDER_NOT_FOUND', `game_order_no=${facts.orderNo}`)
       if (outcome === 'amount_mismatch') throw new AppError('AMOUNT_MISMATCH', `rmb_yuan=${String(cb.params.rmb_yuan)}`)
       return outcome
