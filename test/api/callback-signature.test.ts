@@ -288,6 +288,9 @@ forEachDialect('callback signature and checks', (dialect) => {
         assert.equal(row.outcome, 'CALLBACK_FORBIDDEN', name)
         assert.equal(row.source_ip, '192.0.2.1', name)
         assert.equal(row.signature, 'not_checked', name)
+        // What it sent is kept, as for any unverified callback: at most 2 KiB of it.
+        if (payload === good) assert.equal(row.game_order_no, o.order)
+        assert.ok(Buffer.byteLength(row.params) <= 2048)
       }
       await assertUnchanged(t, o.order)
     })

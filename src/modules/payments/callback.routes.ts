@@ -26,22 +26,34 @@ export async function callbackRoutes (app: FastifyInstance, { ctx }: { ctx: AppC
   })
 
   const allowIps = ctx.config.callbackAllowIps
-  // A source outside CALLBACK_ALLOW_IPS is refused before its body is read, whatever it sends.
+  const received = (req: FastifyRequest) => req.body instanceof ParsedParams ? req.body : fromSearchParams(queryOf(req.url))
+  const forbidden = (req: FastifyRequest) => new AppError('CALLBACK_FORBIDDEN', `source ${req.ip}`)
+
+  // A source outside CALLBACK_ALLOW_IPS is refused whatever it sends, and logged with what it
+  // sent (at most 2 KiB of it, like any unverified callback): checked once the body is read...
   async function refuseForeignSource (req: FastifyRequest) {
     if (isAllowedSource(allowIps, req.ip)) return
-    const refusal = new AppError('CALLBACK_FORBIDDEN', `source ${req.ip}`)
-    const params = fromSearchParams(queryOf(req.url)).params
-    await ctx.callbacks.recordRefused({ params, sourceIp: req.ip, traceId: req.id }, refusal)
+    const refusal = forbidden(req)
+    await ctx.callbacks.recordRefused({ params: received(req).params, sourceIp: req.ip, traceId: req.id }, refusal)
+    throw refusal
+  }
+
+  // ...or when the body could not be read at all (not JSON, another content type, too large).
+  // (Errors from before the body, a rate limit or a shutdown, pass as they are.)
+  async function refuseUnreadable (err: Error, req: FastifyRequest) {
+    const unreadable = !(err instanceof AppError) || err.state === 'INVALID_PARAMS'
+    if (!unreadable || isAllowedSource(allowIps, req.ip)) throw err
+    const refusal = forbidden(req)
+    await ctx.callbacks.recordRefused({ params: fromSearchParams(queryOf(req.url)).params, sourceIp: req.ip, traceId: req.id }, refusal)
     throw refusal
   }
 
   app.post('/api/pay/callback', {
     schema: callbackSchema,
     validatorCompiler: () => () => true,
-    onRequest: allowIps ? refuseForeignSource : undefined,
+    ...(allowIps && { preValidation: refuseForeignSource, errorHandler: refuseUnreadable }),
   }, async (req: FastifyRequest) => {
-    const received = req.body instanceof ParsedParams ? req.body : fromSearchParams(queryOf(req.url))
-    const { params, repeated, inexact } = received
+    const { params, repeated, inexact } = received(req)
     await ctx.callbacks.handle({ params, repeated, inexact, sourceIp: req.ip, traceId: req.id })
     return ok(req)
   })
