@@ -12,11 +12,11 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { sql } from 'kysely'
 import { connect, type Store } from '../src/db/connect.ts'
-import { buildStringA, computeSign, toSignValue } from '../src/domain/signature.ts'
 import {
   databaseVersion, dropAllTables, ensureDatabase, inParallel, load, machine, SERVER_URLS, startServer,
   type BenchDialect, type LoadOptions, type LoadResult, type ServerProcess,
 } from './lib.ts'
+import { callbackBody, createOrders, GOODS, SECRET } from './payments.ts'
 
 const SCENARIOS = {
   baseline: 'baseline: bare Fastify GET',
@@ -26,10 +26,6 @@ const SCENARIOS = {
   verification: 'POST /api/pay/verification',
 } as const
 type Scenario = keyof typeof SCENARIOS
-
-const SECRET = 'gamepay-bench-secret'
-// The demo catalog's goods 2 (月卡, 30 yuan), which every non-production start seeds.
-const GOODS = { item: '月卡', item_id: '2', single_pric: 30 }
 
 const USAGE = `npm run bench -- [options]
   --duration N       seconds per scenario (default 10)
@@ -88,43 +84,6 @@ function report (scenario: Scenario, r: LoadResult, check?: string) {
 }
 
 const count = async (query: Promise<{ n: unknown } | undefined>) => Number((await query)?.n ?? 0)
-
-async function postJson (origin: string, path: string, body: unknown) {
-  const res = await fetch(origin + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  const json = await res.json() as { result: string, data?: Record<string, unknown>, message?: string }
-  if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${JSON.stringify(json)}`)
-  return json.data ?? {}
-}
-
-interface Prepared { order: string, user: string, amount: number }
-
-/** Orders created over HTTP on several parallel lanes, until `enough(n)` says stop. */
-async function createOrders (origin: string, userPrefix: string, lanes: number, enough: (n: number) => boolean): Promise<Prepared[]> {
-  const orders: Prepared[] = []
-  await inParallel(lanes, (n) => !enough(n), async (i) => {
-    const user = `${userPrefix}${i}`
-    const data = await postJson(origin, '/api/pay/create-order', { user_id: user, ...GOODS })
-    orders.push({ order: String(data.order), user, amount: Number(data.rmb_yuan) })
-  })
-  return orders
-}
-
-/** A success callback for the order, signed as the platform signs it (MD5). */
-function callbackBody (o: Prepared, platformOrderNo: string): string {
-  const params: Record<string, unknown> = {
-    game_order_no: o.order,
-    gyyx_order_no: platformOrderNo,
-    result: 'success',
-    result_message: '',
-    rmb_yuan: o.amount,
-    server_flag: '',
-    common_param: '',
-    timestamp: String(Math.floor(Date.now() / 1000)),
-  }
-  const text: Record<string, string | null> = {}
-  for (const [k, v] of Object.entries(params)) text[k] = toSignValue(v) ?? null
-  return JSON.stringify({ ...params, signType: 'MD5', sign: computeSign('MD5', buildStringA(text), { secret: SECRET }) })
-}
 
 // Failures explained by their message alone: no stack trace.
 class ConsistencyError extends Error {}

@@ -4,6 +4,7 @@ import type { AppContext } from './context.ts'
 import { registerDocs } from './plugins/docs.ts'
 import { invalidField } from './errors.ts'
 import { registerEnvelope, sendFailure, toAppError, traceIdOf } from './plugins/envelope.ts'
+import { registerMetrics } from './plugins/metrics.ts'
 import { registerRateLimit } from './plugins/rate-limit.ts'
 import { registerRequestLog } from './plugins/request-log.ts'
 import { goodsRoutes } from './modules/goods/goods.routes.ts'
@@ -50,6 +51,7 @@ export async function buildApp (ctx: AppContext, opts: AppOptions = {}) {
   app.removeContentTypeParser('text/plain')
   registerEnvelope(app, { statusMode: config.httpStatusMode, isClosing: () => closing, isUnavailable: ctx.store.caps.isUnavailable })
   registerRequestLog(app)
+  registerMetrics(app, ctx)
   await registerRateLimit(app, config)
   await registerDocs(app)
 

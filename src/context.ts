@@ -5,6 +5,8 @@ import { migrateToLatest } from './db/migrate.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { DEMO_CATALOG, importCatalog, readCatalogFile } from './modules/goods/goods.service.ts'
 import { createRetention } from './modules/maintenance/retention.ts'
+import { startDeliveryLoop, type DeliveryLoop } from './modules/notifications/delivery-loop.ts'
+import { createNotificationService, type NotificationService } from './modules/notifications/notifications.service.ts'
 import { startOrderNumbers, type OrderNumbers } from './modules/orders/order-numbers.ts'
 import { createOrderService, type OrderService } from './modules/orders/orders.service.ts'
 import { createCallbackService, type CallbackService } from './modules/payments/callback.service.ts'
@@ -17,6 +19,7 @@ export interface AppContext {
   orders: OrderService
   callbacks: CallbackService
   metrics: Metrics
+  notifications: NotificationService
   close: () => Promise<void>
 }
 
@@ -26,6 +29,11 @@ export interface ContextOptions {
   sweepMs?: number
   /** Most rows the sweep purges per table and run (default 500). */
   purgeBatchSize?: number
+  /**
+   * Run the notification delivery loop, looking for due events this often (and right after a
+   * payment here). Off in tests, which call ctx.notifications.deliverDue() themselves.
+   */
+  deliverMs?: number
   log?: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
 }
 
@@ -55,6 +63,15 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
   }
 
   const metrics = createMetrics()
+  const notifications = createNotificationService({
+    store,
+    clock,
+    notify: config.notify,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    metrics,
+    log: opts.log,
+  })
+  let delivery: DeliveryLoop | undefined
   const orders = createOrderService({ store, ids, clock, orderTtlSeconds: config.orderTtlSeconds, metrics })
   const callbacks = createCallbackService({
     store,
@@ -65,6 +82,7 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     successResults: config.callbackSuccessResults,
     maxAgeSeconds: config.callbackMaxAgeSeconds,
     metrics,
+    outbox: { recordPaid: notifications.recordPaid, wake: () => delivery?.wake() },
   })
 
   const retention = createRetention({
@@ -85,6 +103,15 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     sweep.unref()
   }
 
+  if (opts.deliverMs && config.notify) {
+    if (config.notify.secretIsDevDefault) {
+      opts.log?.warn('NOTIFY_SECRET is not set: notifications are signed with the development secret, ' +
+        'allowed only on loopback outside production')
+    }
+    const { concurrency } = config.notify
+    delivery = startDeliveryLoop({ service: notifications, concurrency, pollMs: opts.deliverMs, log: opts.log })
+  }
+
   const heldIds = ids
   return {
     config,
@@ -94,8 +121,11 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     orders,
     callbacks,
     metrics,
+    notifications,
     async close () {
       clearInterval(sweep)
+      // In-flight deliveries are interrupted and recorded before the database goes.
+      await delivery?.close()
       await heldIds.close()
       await store.close()
     },

@@ -24,7 +24,7 @@ export function createLogger (config: Config, destination?: pino.DestinationStre
 export async function serve (config: Config = loadConfig()) {
   const log = createLogger(config)
   if (config.callbackSecretIsDevDefault) log.warn('CALLBACK_SECRET is not set: using the development secret, allowed only on loopback outside production')
-  const ctx = await createContext(config, { sweepMs: 15_000, log })
+  const ctx = await createContext(config, { sweepMs: 15_000, deliverMs: 1_000, log })
   let app: Awaited<ReturnType<typeof buildApp>> | undefined
   let address: string
   try {

@@ -5,10 +5,11 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
+import type { GamepayClient } from '@gamepay/client'
 import type { Store } from '../src/db/connect.ts'
 import {
-  assertEnvelope, call, cancelOrder, createOrder, forEachSharedDialect, freePort, freshSystemDatabase, openStore, payOrder,
-  post, sleep, startInstance, stopAll, workerIdOf, MONTH_CARD, ROOT, type Instance, type Reply,
+  assertEnvelope, call, clientFor, createOrder, fetchFrom, forEachSharedDialect, freePort, freshSystemDatabase, openStore,
+  paidCallback, payOrder, sleep, startInstance, stopAll, workerIdOf, MONTH_CARD, ROOT, type Instance, type Reply,
 } from './processes.ts'
 
 const NGINX = '/usr/sbin/nginx'
@@ -99,6 +100,8 @@ forEachSharedDialect('two instances behind nginx', (dialect) => {
   let store: Store
   let instances: Instance[]
   let nginx: Nginx
+  // A game server and the payment platform, at the client address, through nginx.
+  let client: GamepayClient
   const workerIds = new Set<number>()
 
   before(async () => {
@@ -109,6 +112,7 @@ forEachSharedDialect('two instances behind nginx', (dialect) => {
     instances = await Promise.all([1, 2].map((n) => startInstance({ url, name: `upstream ${n} (${dialect})`, env })))
     for (const instance of instances) workerIds.add((await call(instance.base, 'GET', '/readyz')).body.data.worker_id)
     nginx = await startNginx([instances[0].port, instances[1].port])
+    client = clientFor(nginx.base, { fetch: fetchFrom(CLIENT_IP) })
   })
   after(async () => {
     await nginx?.stop()
@@ -119,36 +123,30 @@ forEachSharedDialect('two instances behind nginx', (dialect) => {
   const via = { localAddress: CLIENT_IP }
 
   test('when a player orders, the platform pays and the game verifies through nginx, then the whole flow succeeds', { skip }, async () => {
-    const goods = await call(nginx.base, 'GET', '/api/pay/goods?id=2', via)
-    assert.ok(ok(goods), JSON.stringify(goods.body))
-    assert.deepEqual({ ...goods.body.data, on_sale: true }, { id: 2, item: MONTH_CARD.item, single_pric: MONTH_CARD.single_pric, on_sale: true })
+    const goods = await client.goods(2)
+    assert.deepEqual({ ...goods, on_sale: true }, { id: 2, item: MONTH_CARD.item, single_pric: MONTH_CARD.single_pric, on_sale: true })
 
-    const created = await createOrder(nginx.base, 'lb-player', via)
-    assert.ok(ok(created), JSON.stringify(created.body))
-    const order = created.body.data.order
-    const paid = await payOrder(nginx.base, order, `PLB-${order}`, via)
-    assert.ok(ok(paid), JSON.stringify(paid.body))
-    const verified = await post(nginx.base, '/api/pay/verification', { user_id: 'lb-player', item: MONTH_CARD.item, order }, via)
-    assert.ok(ok(verified), JSON.stringify(verified.body))
-    assert.equal(verified.body.data.status, 'paid')
-    assert.equal(verified.body.data.gyyx_order_no, `PLB-${order}`)
+    const { order } = await client.createOrder({ user_id: 'lb-player', ...MONTH_CARD })
+    await client.callback(paidCallback(order, `PLB-${order}`))
+    const verified = await client.verify({ user_id: 'lb-player', item: MONTH_CARD.item, order })
+    assert.equal(verified.status, 'paid')
+    assert.equal(verified.gyyx_order_no, `PLB-${order}`)
 
-    const other = await createOrder(nginx.base, 'lb-player-2', via)
-    const cancelled = await cancelOrder(nginx.base, 'lb-player-2', other.body.data.order, via)
-    assert.deepEqual(cancelled.body.data, { order: other.body.data.order, status: 'cancelled' })
+    const other = await client.createOrder({ user_id: 'lb-player-2', ...MONTH_CARD })
+    const cancelled = await client.cancelOrder({ user_id: 'lb-player-2', order: other.order })
+    assert.deepEqual(cancelled, { order: other.order, status: 'cancelled' })
 
     const row = await store.db.selectFrom('orders').select(['status', 'gyyx_order_no', 'verify_count']).where('order_no', '=', order).executeTakeFirstOrThrow()
     assert.deepEqual({ ...row, verify_count: Number(row.verify_count) }, { status: 'paid', gyyx_order_no: `PLB-${order}`, verify_count: 1 })
     const log = await store.db.selectFrom('callbacks').select(['source_ip', 'outcome']).where('game_order_no', '=', order).execute()
     assert.deepEqual(log, [{ source_ip: CLIENT_IP, outcome: 'paid' }], 'the service saw the client address nginx forwarded')
-    const gone = await store.db.selectFrom('orders').select('status').where('order_no', '=', other.body.data.order).executeTakeFirstOrThrow()
+    const gone = await store.db.selectFrom('orders').select('status').where('order_no', '=', other.order).executeTakeFirstOrThrow()
     assert.equal(gone.status, 'cancelled')
   })
 
   test('when requests keep coming, then nginx spreads them over both instances and order numbers stay unique', { skip }, async () => {
-    const made = await Promise.all(Array.from({ length: 20 }, (_, i) => createOrder(nginx.base, `lb-spread-${i}`, via)))
-    for (const res of made) assert.ok(ok(res), JSON.stringify(res.body))
-    const numbers = made.map((res) => res.body.data.order as string)
+    const made = await Promise.all(Array.from({ length: 20 }, (_, i) => client.createOrder({ user_id: `lb-spread-${i}`, ...MONTH_CARD })))
+    const numbers = made.map((created) => created.order)
     assert.equal(new Set(numbers).size, numbers.length)
     assert.deepEqual(new Set(numbers.map(workerIdOf)), workerIds, 'both instances served orders')
   })
@@ -170,8 +168,7 @@ forEachSharedDialect('two instances behind nginx', (dialect) => {
   })
 
   test('when a caller forges X-Forwarded-For, then nginx replaces it and the callback allow-list still holds', { skip }, async () => {
-    const made = await createOrder(nginx.base, 'lb-forger', via)
-    const order = made.body.data.order
+    const { order } = await client.createOrder({ user_id: 'lb-forger', ...MONTH_CARD })
     // From 127.0.0.1, claiming to be the allowed platform address.
     const forged = await payOrder(nginx.base, order, `PF-${order}`, { headers: { 'x-forwarded-for': CLIENT_IP } })
     assertEnvelope(forged, 'CALLBACK_FORBIDDEN', 403)
@@ -185,11 +182,9 @@ forEachSharedDialect('two instances behind nginx', (dialect) => {
     await instances[1].stop()
     const survivor = (await call(instances[0].base, 'GET', '/readyz')).body.data.worker_id
     for (let i = 0; i < 6; i++) {
-      const created = await createOrder(nginx.base, `lb-failover-${i}`, via)
-      assert.ok(ok(created), JSON.stringify(created.body))
-      assert.equal(workerIdOf(created.body.data.order), survivor)
-      const paid = await payOrder(nginx.base, created.body.data.order, `PFO-${created.body.data.order}`, via)
-      assert.ok(ok(paid), JSON.stringify(paid.body))
+      const { order } = await client.createOrder({ user_id: `lb-failover-${i}`, ...MONTH_CARD })
+      assert.equal(workerIdOf(order), survivor)
+      await client.callback(paidCallback(order, `PFO-${order}`))
     }
     const paid = await store.db.selectFrom('orders').select('order_no').where('user_id', 'like', 'lb-failover-%').where('status', '=', 'paid').execute()
     assert.equal(paid.length, 6)

@@ -3,12 +3,15 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { sql } from 'kysely'
 import type { Store } from '../src/db/connect.ts'
+import { GamepayError } from '@gamepay/client'
 import {
-  bounded, call, cancelOrder, createOrder, forEachDialect, forEachSharedDialect, freshSystemDatabase, openStore,
-  payOrder, post, sleep, startInstance, stopAll, workerIdOf, MONTH_CARD, type Instance,
+  bounded, call, clientFor, forEachDialect, forEachSharedDialect, freshSystemDatabase, openStore, paidCallback, sleep,
+  startInstance, stopAll, workerIdOf, MONTH_CARD, type Instance,
 } from './processes.ts'
 
-const ok = (res: { status: number, body: any }) => res.status === 200 && res.body.result === 'success' && res.body.state === ''
+// What a game server and the payment platform send, through the typed client.
+const createOrder = (on: Instance, user: string) => clientFor(on).createOrder({ user_id: user, ...MONTH_CARD })
+const pay = (on: Instance, order: string, gyyx: string) => clientFor(on).callback(paidCallback(order, gyyx))
 
 forEachSharedDialect('several instances on one database', (dialect) => {
   let url: string
@@ -54,17 +57,16 @@ forEachSharedDialect('several instances on one database', (dialect) => {
 
   test('when create-order load is spread over the instances, then every order number is unique and carries its instance\'s worker id', async () => {
     const requests = Array.from({ length: 150 }, (_, i) => ({ user: `mi-user-${i}`, instance: instances[i % instances.length] }))
-    const results = await bounded(requests, 24, ({ user, instance }) => createOrder(instance.base, user))
+    const results = await bounded(requests, 24, ({ user, instance }) => createOrder(instance, user))
     const numbers: string[] = []
     results.forEach((r, i) => {
       assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason))
-      const res = (r as PromiseFulfilledResult<Awaited<ReturnType<typeof createOrder>>>).value
-      assert.ok(ok(res), JSON.stringify(res.body))
-      assert.equal(res.body.data.reused, false)
-      assert.equal(res.body.data.user_id, requests[i].user)
-      assert.equal(workerIdOf(res.body.data.order), workerIds.get(requests[i].instance))
-      numbers.push(res.body.data.order)
-      orders.push({ order: res.body.data.order, user: requests[i].user, instance: requests[i].instance })
+      const created = (r as PromiseFulfilledResult<Awaited<ReturnType<typeof createOrder>>>).value
+      assert.equal(created.reused, false)
+      assert.equal(created.user_id, requests[i].user)
+      assert.equal(workerIdOf(created.order), workerIds.get(requests[i].instance))
+      numbers.push(created.order)
+      orders.push({ order: created.order, user: requests[i].user, instance: requests[i].instance })
     })
     assert.equal(new Set(numbers).size, numbers.length, 'an order number was handed out twice')
 
@@ -83,8 +85,8 @@ forEachSharedDialect('several instances on one database', (dialect) => {
   test('when a burst of identical callbacks for the same orders lands on every instance at once, then each payment is applied exactly once', async () => {
     const batch = takeOrders(10)
     const sends = batch.flatMap((o, i) => Array.from({ length: 6 }, (_, k) => ({ ...o, gyyx: `PI-${i}-${o.order}`, on: instances[k % 3] })))
-    const results = await Promise.all(sends.map((s) => payOrder(s.on.base, s.order, s.gyyx)))
-    for (const res of results) assert.ok(ok(res), JSON.stringify(res.body))
+    // Each callback answers success, or the client throws the GamepayError.
+    await Promise.all(sends.map((s) => pay(s.on, s.order, s.gyyx)))
 
     for (const [i, o] of batch.entries()) {
       const order = await store.db.selectFrom('orders').selectAll().where('order_no', '=', o.order).executeTakeFirstOrThrow()
@@ -103,8 +105,7 @@ forEachSharedDialect('several instances on one database', (dialect) => {
   test('when distinct callbacks for the same orders race on every instance, then one pays and the others are recorded as duplicates', async () => {
     const batch = takeOrders(10)
     const sends = batch.flatMap((o) => [0, 1, 2].flatMap((g) => [0, 1].map((k) => ({ ...o, gyyx: `PD-${g}-${o.order}`, on: instances[(g + k) % 3] }))))
-    const results = await Promise.all(sends.map((s) => payOrder(s.on.base, s.order, s.gyyx)))
-    for (const res of results) assert.ok(ok(res), JSON.stringify(res.body))
+    await Promise.all(sends.map((s) => pay(s.on, s.order, s.gyyx)))
 
     for (const o of batch) {
       const order = await store.db.selectFrom('orders').selectAll().where('order_no', '=', o.order).executeTakeFirstOrThrow()
@@ -123,35 +124,34 @@ forEachSharedDialect('several instances on one database', (dialect) => {
   test('when cancel races the callback across instances, then every order ends paid with one payment', async () => {
     const batch = takeOrders(16)
     const results = await Promise.all(batch.map(async (o, i) => {
-      const [cancelled, paid] = await Promise.all([
-        cancelOrder(instances[i % 3].base, o.user, o.order),
-        payOrder(instances[(i + 1) % 3].base, o.order, `PC-${o.order}`),
+      const [cancelled] = await Promise.all([
+        clientFor(instances[i % 3]).cancelOrder({ user_id: o.user, order: o.order }).catch((err: unknown) => err),
+        pay(instances[(i + 1) % 3], o.order, `PC-${o.order}`),
       ])
-      return { o, cancelled, paid }
+      return { o, cancelled }
     }))
-    for (const { o, cancelled, paid } of results) {
-      assert.ok(ok(paid), JSON.stringify(paid.body))
+    for (const { o, cancelled } of results) {
       const order = await store.db.selectFrom('orders').selectAll().where('order_no', '=', o.order).executeTakeFirstOrThrow()
       assert.equal(order.status, 'paid')
       assert.equal(order.gyyx_order_no, `PC-${o.order}`)
       const payments = await store.db.selectFrom('payments').selectAll().where('order_no', '=', o.order).execute()
       assert.equal(payments.length, 1)
       const events = await store.db.selectFrom('order_events').select(['from_status', 'to_status']).where('order_no', '=', o.order).orderBy('id').execute()
-      if (cancelled.status === 200) {
+      if (!(cancelled instanceof Error)) {
         // Cancel won: the payment still lands, flagged late (the user's money is never lost).
-        assert.deepEqual(cancelled.body.data, { order: o.order, status: 'cancelled' })
+        assert.deepEqual(cancelled, { order: o.order, status: 'cancelled' })
         assert.equal(payments[0].kind, 'late')
         assert.equal(Number(order.late_payment), 1)
         assert.deepEqual(events.map((e) => e.to_status), ['unpaid', 'cancelled', 'paid'])
       } else {
+        assert.ok(cancelled instanceof GamepayError, String(cancelled))
         assert.equal(cancelled.status, 409)
-        assert.equal(cancelled.body.state, 'ORDER_ALREADY_PAID')
+        assert.equal(cancelled.state, 'ORDER_ALREADY_PAID')
         assert.equal(payments[0].kind, 'applied')
         assert.deepEqual(events.map((e) => e.to_status), ['unpaid', 'paid'])
       }
-      const verified = await post(instances[2].base, '/api/pay/verification', { user_id: o.user, item: MONTH_CARD.item, order: o.order })
-      assert.ok(ok(verified), JSON.stringify(verified.body))
-      assert.equal(verified.body.data.status, 'paid')
+      const verified = await clientFor(instances[2]).verify({ user_id: o.user, item: MONTH_CARD.item, order: o.order })
+      assert.equal(verified.status, 'paid')
     }
   })
 
@@ -159,8 +159,8 @@ forEachSharedDialect('several instances on one database', (dialect) => {
     const used = new Set((await store.db.selectFrom('worker_leases').select('worker_id').execute()).map((r) => Number(r.worker_id)))
     const fixed = [...Array(1024).keys()].reverse().find((id) => !used.has(id)) as number
     const first = await startInstance({ url, name: 'fixed id, first', env: { WORKER_ID: String(fixed) } })
-    const made = await createOrder(first.base, 'mi-release')
-    assert.equal(workerIdOf(made.body.data.order), fixed)
+    const made = await createOrder(first, 'mi-release')
+    assert.equal(workerIdOf(made.order), fixed)
     await first.stop()
     assert.deepEqual(await first.exited, { code: 0, signal: null })
     const lease = await store.db.selectFrom('worker_leases').selectAll().where('worker_id', '=', fixed).executeTakeFirstOrThrow()
@@ -169,9 +169,8 @@ forEachSharedDialect('several instances on one database', (dialect) => {
     const second = await startInstance({ url, name: 'fixed id, second', env: { WORKER_ID: String(fixed) } })
     const ready = await call(second.base, 'GET', '/readyz')
     assert.equal(ready.body.data.worker_id, fixed)
-    const next = await createOrder(second.base, 'mi-release-2')
-    assert.ok(ok(next), JSON.stringify(next.body))
-    assert.ok(BigInt(next.body.data.order.split('-')[1]) > BigInt(made.body.data.order.split('-')[1]))
+    const next = await createOrder(second, 'mi-release-2')
+    assert.ok(BigInt(next.order.split('-')[1]) > BigInt(made.order.split('-')[1]))
     await second.stop()
   })
 
@@ -181,7 +180,7 @@ forEachSharedDialect('several instances on one database', (dialect) => {
     const fixed = [...Array(1024).keys()].reverse().find((id) => !used.has(id)) as number
     const crashed = await startInstance({ url, name: 'crashed', env: { ...ttl, WORKER_ID: String(fixed) } })
     const issued: string[] = []
-    for (let i = 0; i < 5; i++) issued.push((await createOrder(crashed.base, `mi-crash-${i}`)).body.data.order)
+    for (let i = 0; i < 5; i++) issued.push((await createOrder(crashed, `mi-crash-${i}`)).order)
     await crashed.kill()
 
     // A crashed holder can't give its id back: nobody may use it while the lease could still be live.
@@ -194,11 +193,10 @@ forEachSharedDialect('several instances on one database', (dialect) => {
     const lease = await store.db.selectFrom('worker_leases').selectAll().where('worker_id', '=', fixed).executeTakeFirstOrThrow()
     await sleep(Math.max(0, Number(lease.expires_at) - Date.now()) + 200)
     const reclaimed = await startInstance({ url, name: 'reclaimed', env: { ...ttl, WORKER_ID: String(fixed) } })
-    const next = await createOrder(reclaimed.base, 'mi-crash-after')
-    assert.ok(ok(next), JSON.stringify(next.body))
-    assert.equal(workerIdOf(next.body.data.order), fixed)
+    const next = await createOrder(reclaimed, 'mi-crash-after')
+    assert.equal(workerIdOf(next.order), fixed)
     const last = issued.map((o) => BigInt(o.split('-')[1])).reduce((a, b) => (a > b ? a : b))
-    assert.ok(BigInt(next.body.data.order.split('-')[1]) > last, 'the new holder starts after the crashed one')
+    assert.ok(BigInt(next.order.split('-')[1]) > last, 'the new holder starts after the crashed one')
     const owner = await store.db.selectFrom('worker_leases').select('owner').where('worker_id', '=', fixed).executeTakeFirstOrThrow()
     assert.notEqual(owner.owner, lease.owner)
     await reclaimed.stop()

@@ -1,5 +1,6 @@
-// Shared by the system tests: real `gamepay serve` processes, their databases, an HTTP client
-// with a hang guard, a TCP proxy the tests can cut, and clean-up that runs even on failure.
+// Shared by the system tests: real `gamepay serve` processes, their databases, the typed client
+// (@gamepay/client) set up for them, a raw HTTP call with a hang guard for what the client does not
+// show (headers, non-API routes), a TCP proxy the tests can cut, and clean-up that runs even on failure.
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe } from 'node:test'
+import { GamepayClient, signCallback, type CallbackParams, type ClientOptions } from '@gamepay/client'
 import { connect, type Store } from '../src/db/connect.ts'
 import type { DialectName } from '../src/db/dialect.ts'
 import { callbackParams, DIALECTS, freshDatabaseUrl, signed, TEST_SECRET } from '../test/helper.ts'
@@ -220,6 +222,53 @@ export function call (base: string, method: string, path: string, opts: CallOpti
 }
 
 export const post = (base: string, path: string, body: unknown, opts: CallOptions = {}) => call(base, 'POST', path, { ...opts, body })
+
+/**
+ * The typed client as a game server or a platform uses it, with no retries: a system test sees every
+ * 503 as it happens. The timeout is a hang guard, not a timing assertion.
+ */
+export function clientFor (target: string | { base: string }, opts: Partial<ClientOptions> = {}): GamepayClient {
+  return new GamepayClient({ baseUrl: typeof target === 'string' ? target : target.base, retries: 0, timeoutMs: 20_000, ...opts })
+}
+
+/** A success callback for `order` from the platform order `gyyx`, signed as the platform would. */
+export function paidCallback (order: string, gyyx: string, amount: number | string = MONTH_CARD.single_pric): CallbackParams {
+  const params = {
+    game_order_no: order,
+    gyyx_order_no: gyyx,
+    result: 'success',
+    result_message: '',
+    rmb_yuan: amount,
+    server_flag: 's1',
+    common_param: '',
+    timestamp: String(Math.floor(Date.now() / 1000)),
+  }
+  return signCallback(params, { secret: SECRET, signType: 'MD5' })
+}
+
+/**
+ * A fetch that connects from a chosen local address (anything in 127.0.0.0/8), for the client: Node's
+ * own fetch can't pick one. Enough of fetch for GamepayClient (string bodies, plain-object headers).
+ */
+export function fetchFrom (localAddress: string): typeof fetch {
+  const localFetch = (input: string | URL | Request, init: RequestInit = {}) => new Promise<Response>((resolve, reject) => {
+    const headers = init.headers as Record<string, string> | undefined
+    const req = httpRequest(String(input), { method: init.method, headers, agent, localAddress }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () => {
+        const answer = new Headers()
+        for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) answer.append(name, v)
+        resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: answer }))
+      })
+    })
+    init.signal?.addEventListener('abort', () => req.destroy(init.signal?.reason), { once: true })
+    req.on('error', reject)
+    req.end(init.body as string | undefined)
+  })
+  return localFetch as typeof fetch
+}
 
 /** The goods the system tests order (test-system/goods.json). */
 export const MONTH_CARD = { item: '月卡', item_id: '2', single_pric: 30 }

@@ -229,7 +229,7 @@ forEachDialect('migration 002 (exact strings, retention indexes)', (dialect) => 
       assert.deepEqual(await migrateToLatest(second.store), [])
       const applied = await sql<{ name: string }>`select name from kysely_migration order by name`
         .execute(second.store.db)
-      assert.deepEqual(applied.rows.map((r) => r.name), ['001_init', '002_exact_strings_retention'])
+      assert.deepEqual(applied.rows.map((r) => r.name).slice(0, 2), ['001_init', '002_exact_strings_retention'])
       assert.equal((await second.store.db.selectFrom('idempotency_keys').selectAll().execute()).length, 1)
     } finally {
       await second.close()
@@ -263,7 +263,7 @@ forEachDialect('migration 002 (exact strings, retention indexes)', (dialect) => 
       // One connection: the one the migrator used is the one asked afterwards.
       const store = connect(await freshDatabaseUrl(dialect), { poolSize: 1, statementTimeoutMs: 4000 })
       try {
-        assert.deepEqual(await migrateToLatest(store), ['001_init', '002_exact_strings_retention'])
+        assert.deepEqual((await migrateToLatest(store)).slice(0, 2), ['001_init', '002_exact_strings_retention'])
         const { rows } = await sql<{ same: number | string, collation: string }>`
           select ${'a '} = ${'a'} as same, @@collation_connection as collation`.execute(store.db)
         assert.equal(Number(rows[0].same), 0)

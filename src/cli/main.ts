@@ -15,14 +15,17 @@ const HELP = `gamepay <command>
   simulate-payment <order>       send a correctly signed success callback to a running server
        [--url http://127.0.0.1:8080] [--amount yuan] [--gyyx platform-order-no] [--result success] [--type MD5]
   goods import <file.json>       upsert goods by id: [{"id":1,"item":"月卡","single_pric":30,"on_sale":true}]
+  notify list [--failed]         order.paid notifications to the game server, with their last attempt
+  notify resend <order|event_id> send a notification again now (a new attempt of the same event)
+  notify test [--url U]          send a signed test event to an endpoint (default NOTIFY_URL)
 
-gamepay <command> --help (or gamepay help <command>) tells more about sign and simulate-payment.
+gamepay <command> --help (or gamepay help <command>) tells more about sign, simulate-payment and notify.
 Configuration comes from the environment and an optional .env file (see README).`
 
 async function main (argv: string[]) {
   const [command, ...rest] = argv
   // `gamepay help sign` is `gamepay sign --help`.
-  if (command === 'help' && (rest[0] === 'sign' || rest[0] === 'simulate-payment')) return main([rest[0], '--help'])
+  if (command === 'help' && (rest[0] === 'sign' || rest[0] === 'simulate-payment' || rest[0] === 'notify')) return main([rest[0], '--help'])
   const cliEnv = readCliEnv()
   const env = cliEnv.vars
   switch (command) {
@@ -45,6 +48,9 @@ async function main (argv: string[]) {
       return
     case 'simulate-payment':
       await (await import('./simulate-payment.ts')).simulatePayment(rest, cliEnv)
+      return
+    case 'notify':
+      await (await import('./notify.ts')).notifyCommand(rest, cliEnv)
       return
     case 'goods': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true })

@@ -1,6 +1,6 @@
 import { Kysely } from 'kysely'
 import { mysqlDialect } from './drivers/mysql.ts'
-import type { DriverOptions } from './drivers/options.ts'
+import type { DriverOptions, PoolStats } from './drivers/options.ts'
 import { postgresDialect } from './drivers/postgres.ts'
 import { sqliteDialect } from './drivers/sqlite.ts'
 import type { DB, Db, Executor } from './database.ts'
@@ -15,6 +15,8 @@ export interface Store {
    * found the row changed, a unique key, a deadlock), within one statement timeout in all.
    */
   transaction: <T>(fn: (trx: Executor) => Promise<T>) => Promise<T>
+  /** The connection pool right now (SQLite: its one connection). */
+  poolStats: () => PoolStats
   close: () => Promise<void>
 }
 
@@ -32,7 +34,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export function connect (url: string, opts: DriverOptions = {}): Store {
   const name = dialectOf(url)
-  const dialect = name === 'sqlite' ? sqliteDialect(url, opts) : name === 'postgres' ? postgresDialect(url, opts) : mysqlDialect(url, opts)
+  const driver = name === 'sqlite' ? sqliteDialect : name === 'postgres' ? postgresDialect : mysqlDialect
+  const { dialect, poolStats } = driver(url, opts)
   const db = new Kysely<DB>({ dialect })
   const caps = capabilities[name]
   return {
@@ -59,6 +62,7 @@ export function connect (url: string, opts: DriverOptions = {}): Store {
         }
       }
     },
+    poolStats,
     close: () => db.destroy(),
   }
 }

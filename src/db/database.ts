@@ -97,6 +97,38 @@ export interface WorkerLeasesTable {
   heartbeat_at: Time
 }
 
+export interface NotificationEventsTable {
+  id: Generated<DbInt>
+  event_id: string
+  order_no: string
+  type: string
+  server_flag: string
+  // The exact JSON body sent, built once so every attempt sends the same bytes.
+  payload: string
+  status: 'pending' | 'delivered' | 'failed'
+  attempts: DbInt
+  next_attempt_at: Time
+  lease_owner: string | null
+  lease_until: Time
+  created_at: Time
+  delivered_at: Time | null
+  failed_at: Time | null
+}
+
+export interface NotificationAttemptsTable {
+  id: Generated<DbInt>
+  event_id: string
+  attempt: DbInt
+  trigger: 'schedule' | 'resend'
+  url: string
+  started_at: Time
+  latency_ms: DbInt | null
+  http_status: DbInt | null
+  error: string | null
+  // The first 512 bytes of the answer's body.
+  response_head: string
+}
+
 export interface DB {
   goods: GoodsTable
   orders: OrdersTable
@@ -105,6 +137,8 @@ export interface DB {
   callbacks: CallbacksTable
   idempotency_keys: IdempotencyKeysTable
   worker_leases: WorkerLeasesTable
+  notification_events: NotificationEventsTable
+  notification_attempts: NotificationAttemptsTable
 }
 
 export type Db = Kysely<DB>

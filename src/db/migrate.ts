@@ -2,6 +2,7 @@ import { Migrator, type Migration, type MigrationProvider, type MigrationResultS
 import type { Store } from './connect.ts'
 import { init } from './migrations/001_init.ts'
 import { exactStringsRetention } from './migrations/002_exact_strings_retention.ts'
+import { notifications } from './migrations/003_notifications.ts'
 
 // Versioned migrations, applied in name order. Kysely's migrator takes a lock on PostgreSQL and
 // MySQL, so several instances starting at once apply each migration once.
@@ -9,6 +10,7 @@ function provider (store: Store): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '001_init': init(store.caps.name),
     '002_exact_strings_retention': exactStringsRetention(store.caps.name),
+    '003_notifications': notifications(store.caps.name),
   }
   return { getMigrations: async () => migrations }
 }

@@ -1,6 +1,6 @@
 import { CompiledQuery, MysqlDialect, type MysqlPool, type MysqlPoolConnection } from 'kysely'
 import { createPool, type Pool as Mysql2Pool, type PoolConnection as Mysql2Connection } from 'mysql2'
-import { readTimeoutMs, silentError, type DriverOptions } from './options.ts'
+import { readTimeoutMs, silentError, type DriverOptions, type PoolStats } from './options.ts'
 
 /**
  * The utf8mb4 binary collations without PAD SPACE, preferred first: MariaDB's, then MySQL 8's.
@@ -13,7 +13,7 @@ const quoted = NO_PAD_BINARY_COLLATIONS.map((c) => `'${c}'`).join(', ')
 export const NO_PAD_BINARY_COLLATION_SQL = `(select collation_name from information_schema.COLLATIONS
   where collation_name in (${quoted}) order by field(collation_name, ${quoted}) limit 1)`
 
-export function mysqlDialect (url: string, opts: DriverOptions): MysqlDialect {
+export function mysqlDialect (url: string, opts: DriverOptions): { dialect: MysqlDialect, poolStats: () => PoolStats } {
   const pool = createPool({
     uri: url,
     connectionLimit: opts.poolSize ?? 10,
@@ -25,7 +25,7 @@ export function mysqlDialect (url: string, opts: DriverOptions): MysqlDialect {
     timezone: 'Z',
   })
   const timeoutMs = opts.statementTimeoutMs ?? 5000
-  return new MysqlDialect({
+  const dialect = new MysqlDialect({
     pool: dropSilentMysqlConnections(pool, readTimeoutMs(opts)),
     async onCreateConnection (connection) {
       // READ COMMITTED: a read after a row lock sees the latest committed rows, as on PostgreSQL.
@@ -42,6 +42,22 @@ export function mysqlDialect (url: string, opts: DriverOptions): MysqlDialect {
       }
     },
   })
+  return { dialect, poolStats: () => mysqlPoolStats(pool) }
+}
+
+// mysql2 (3.x) keeps its counts in fields its types leave out; a test notices if they move.
+interface Mysql2PoolInternals {
+  config?: { connectionLimit?: number }
+  _allConnections?: { length: number }
+  _freeConnections?: { length: number }
+  _connectionQueue?: { length: number }
+}
+
+function mysqlPoolStats (pool: Mysql2Pool): PoolStats {
+  const p = pool as unknown as Mysql2PoolInternals
+  const all = p._allConnections?.length ?? 0
+  const idle = p._freeConnections?.length ?? 0
+  return { max: p.config?.connectionLimit ?? 0, inUse: all - idle, idle, waiting: p._connectionQueue?.length ?? 0 }
 }
 
 // Schema changes come from migrations only, and rebuilding a big table takes longer than any

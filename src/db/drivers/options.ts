@@ -16,3 +16,15 @@ export function readTimeoutMs (opts: DriverOptions): number {
 export function silentError (): Error {
   return Object.assign(new Error('the database did not answer in time; connection dropped'), { code: 'ETIMEDOUT' })
 }
+
+/** The connection pool right now, for the metrics. */
+export interface PoolStats {
+  /** Connections the pool may open. */
+  max: number
+  /** Checked out by a query or transaction. */
+  inUse: number
+  /** Open and free. */
+  idle: number
+  /** Queries waiting for a connection. */
+  waiting: number
+}

@@ -1,8 +1,8 @@
 import pg from 'pg'
 import { PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely'
-import { readTimeoutMs, silentError, type DriverOptions } from './options.ts'
+import { readTimeoutMs, silentError, type DriverOptions, type PoolStats } from './options.ts'
 
-export function postgresDialect (url: string, opts: DriverOptions): PostgresDialect {
+export function postgresDialect (url: string, opts: DriverOptions): { dialect: PostgresDialect, poolStats: () => PoolStats } {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,
@@ -16,7 +16,13 @@ export function postgresDialect (url: string, opts: DriverOptions): PostgresDial
   // Nor a checked-out one (inside a transaction, between statements): its next query fails
   // ("not queryable", answered 503) and the pool discards it on release.
   pool.on('connect', (client) => { client.on('error', () => {}) })
-  return new PostgresDialect({ pool: dropSilentPgClients(pool) })
+  return {
+    dialect: new PostgresDialect({ pool: dropSilentPgClients(pool) }),
+    // totalCount includes clients still connecting: they are taken, not idle.
+    poolStats: () => ({
+      max: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount,
+    }),
+  }
 }
 
 function dropSilentPgClients (pool: pg.Pool): PostgresPool {

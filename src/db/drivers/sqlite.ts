@@ -2,12 +2,37 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely'
-import type { DriverOptions } from './options.ts'
+import type { DriverOptions, PoolStats } from './options.ts'
+
+/** Who holds SQLite's one connection (Kysely hands it out under a mutex), and who waits for it. */
+interface Usage { inUse: number, waiting: number }
 
 // Transactions take SQLite's write lock when they begin. A deferred one that reads first and
 // writes later gets SQLITE_BUSY at once, without waiting, when another process wrote meanwhile;
 // an immediate one waits its turn (busy timeout), so several processes can share one file.
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #usage: Usage
+  constructor (config: SqliteDialectConfig, usage: Usage) {
+    super(config)
+    this.#usage = usage
+  }
+
+  override async acquireConnection (): Promise<DatabaseConnection> {
+    this.#usage.waiting++
+    try {
+      const connection = await super.acquireConnection()
+      this.#usage.inUse++
+      return connection
+    } finally {
+      this.#usage.waiting--
+    }
+  }
+
+  override async releaseConnection (): Promise<void> {
+    this.#usage.inUse--
+    await super.releaseConnection()
+  }
+
   override async beginTransaction (connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'))
   }
@@ -15,17 +40,19 @@ class ImmediateSqliteDriver extends SqliteDriver {
 
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig
-  constructor (config: SqliteDialectConfig) {
+  readonly #usage: Usage
+  constructor (config: SqliteDialectConfig, usage: Usage) {
     super(config)
     this.#config = config
+    this.#usage = usage
   }
 
   override createDriver () {
-    return new ImmediateSqliteDriver(this.#config)
+    return new ImmediateSqliteDriver(this.#config, this.#usage)
   }
 }
 
-export function sqliteDialect (url: string, opts: DriverOptions): SqliteDialect {
+export function sqliteDialect (url: string, opts: DriverOptions): { dialect: SqliteDialect, poolStats: () => PoolStats } {
   const file = url.slice('sqlite:'.length)
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
   const database = new SQLite(file, { timeout: opts.statementTimeoutMs ?? 5000 })
@@ -45,5 +72,9 @@ export function sqliteDialect (url: string, opts: DriverOptions): SqliteDialect 
     }
     return statement
   }
-  return new ImmediateSqliteDialect({ database: { prepare, close: () => database.close() } })
+  const usage: Usage = { inUse: 0, waiting: 0 }
+  return {
+    dialect: new ImmediateSqliteDialect({ database: { prepare, close: () => database.close() } }, usage),
+    poolStats: () => ({ max: 1, inUse: usage.inUse, idle: database.open ? 1 - usage.inUse : 0, waiting: usage.waiting }),
+  }
 }

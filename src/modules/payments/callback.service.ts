@@ -6,6 +6,7 @@ import { ANOMALIES, decideCallback, type CallbackOutcome } from '../../domain/pa
 import { parsePlatformTimestamp } from '../../domain/platform-time.ts'
 import { buildStringA, normalizeSignType, toSignValue, verifySign, type SignType } from '../../domain/signature.ts'
 import { AppError, invalidField, missing } from '../../errors.ts'
+import type { PaidOutbox } from '../notifications/notification-event.ts'
 import { applyTransition, findOrder } from '../orders/orders.repository.ts'
 import type { Params } from './callback-params.ts'
 import { findPaymentOrderNo, insertCallback, insertPayment, type CallbackRecord } from './payments.repository.ts'
@@ -19,6 +20,8 @@ export interface CallbackServiceDeps {
   successResults: string[]
   maxAgeSeconds: number | null
   metrics: Pick<Metrics, 'callbacks' | 'ordersPaid'>
+  /** Where an order that became paid gets its `order.paid` event, in the same transaction. */
+  outbox?: PaidOutbox
 }
 
 /** What the route read: every parameter once, or the name of the first one sent twice. */
@@ -179,7 +182,7 @@ export function createCallbackService (deps: CallbackServiceDeps) {
   // Applies the effects table in one transaction with the callback's log row; exactly once by the
   // order row lock (or SQLite's single writer), the conditional status update and the payments key.
   async function apply (c: CheckedCallback, record: CallbackRecord): Promise<CallbackOutcome> {
-    return store.transaction(async (trx) => {
+    const applied = await store.transaction(async (trx) => {
       const now = clock()
       const order = await findOrder(trx, c.orderNo, lock)
       const paymentOrderNo = await findPaymentOrderNo(trx, c.gyyxOrderNo)
@@ -202,8 +205,12 @@ export function createCallbackService (deps: CallbackServiceDeps) {
         paid_at: now, gyyx_order_no: c.gyyxOrderNo, paid_fen: c.amountFen, late_payment: outcome === 'late_paid' ? 1 : 0,
       })
       await insertPayment(trx, { ...payment, kind: outcome === 'late_paid' ? 'late' : 'applied' })
+      // The event commits or rolls back with the payment: one payment, one event, none for a repeat.
+      await deps.outbox?.recordPaid(trx, { ...order, gyyxOrderNo: c.gyyxOrderNo, paidAt: now, latePayment: outcome === 'late_paid' })
       return outcome
     })
+    if (applied === 'paid' || applied === 'late_paid') deps.outbox?.wake()
+    return applied
   }
 
   return {
