@@ -2,9 +2,10 @@
 // receiver holds every request until NOTIFY_TIMEOUT_MS, against the same load with no NOTIFY_URL
 // (and, for the cost of the outbox itself, with a receiver that answers at once).
 //
-//   node scripts/build.js && node --import tsx bench/notify.ts [--duration 5] [--connections 10] [--rounds 1]
+//   node scripts/build.js && node --import tsx bench/notify.ts [--duration 5] [--connections 10] [--rounds 1] [--db sqlite]
 //
-// Each run: a fresh SQLite file, `node bin/gamepay.js serve`, unpaid orders made over HTTP, then a
+// Each run: a fresh database (a new SQLite file; PostgreSQL/MySQL: BENCH_PG_URL / BENCH_MYSQL_URL with
+// its tables dropped), `node bin/gamepay.js serve`, unpaid orders made over HTTP, then a
 // bounded autocannon run of signed success callbacks; 127.0.0.1 only. Prints p50/p99 per setting.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type ServerResponse } from 'node:http'
@@ -13,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { connect } from '../src/db/connect.ts'
-import { load, machine, startServer, type LoadResult } from './lib.ts'
+import { databaseVersion, dropAllTables, ensureDatabase, load, machine, SERVER_URLS, startServer, type BenchDialect, type LoadResult } from './lib.ts'
 import { callbackBody, createOrders, SECRET } from './payments.ts'
 
 /** A receiver that reads each request and never answers (or, `answer`, answers 200 at once); it counts what it holds. */
@@ -46,9 +47,23 @@ async function receiver (answer = false) {
 
 interface Setting { name: string, env: Record<string, string> }
 
-async function run (setting: Setting, opts: { durationMs: number, connections: number }) {
+/** A fresh database for one run: a new SQLite file, or the bench database with its tables dropped. */
+async function freshDatabase (db: BenchDialect, dir: string): Promise<string> {
+  if (db === 'sqlite') return `sqlite:${join(dir, 'bench.db')}`
+  const url = SERVER_URLS[db]
+  await ensureDatabase(db, url)
+  const admin = connect(url)
+  try {
+    await dropAllTables(admin)
+  } finally {
+    await admin.close()
+  }
+  return url
+}
+
+async function run (setting: Setting, opts: { durationMs: number, connections: number, db: BenchDialect }) {
   const dir = mkdtempSync(join(tmpdir(), 'gamepay-bench-notify-'))
-  const url = `sqlite:${join(dir, 'bench.db')}`
+  const url = await freshDatabase(opts.db, dir)
   const server = await startServer(setting.name, ['bin/gamepay.js', 'serve'],
     { DATABASE_URL: url, CALLBACK_SECRET: SECRET, LOG_LEVEL: 'error', ...setting.env }, '/readyz')
   try {
@@ -58,12 +73,13 @@ async function run (setting: Setting, opts: { durationMs: number, connections: n
     const bodies = orders.map((o, i) => callbackBody(o, `BNT${Date.now()}x${i}`))
     let sent = 0
     const result = await load({
-      ...opts, origin: server.origin, method: 'POST', path: '/api/pay/callback', limit: bodies.length, nextBody: () => bodies[sent++],
+      durationMs: opts.durationMs, connections: opts.connections, origin: server.origin, method: 'POST', path: '/api/pay/callback', limit: bodies.length, nextBody: () => bodies[sent++],
     })
     const store = connect(url)
     try {
       const rows = await store.db.selectFrom('notification_events').select('status').execute()
-      return { result, events: rows.length, delivered: rows.filter((r) => r.status === 'delivered').length }
+      const version = await databaseVersion(store)
+      return { result, events: rows.length, delivered: rows.filter((r) => r.status === 'delivered').length, version }
     } finally {
       await store.close()
     }
@@ -77,8 +93,15 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 
 async function main () {
   const { values } = parseArgs({
-    options: { duration: { type: 'string', default: '5' }, connections: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' } },
+    options: {
+      duration: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '10' },
+      rounds: { type: 'string', default: '1' },
+      db: { type: 'string', default: 'sqlite' },
+    },
   })
+  const db = values.db as BenchDialect
+  if (!['sqlite', 'postgres', 'mysql'].includes(db)) throw new Error(`--db must be sqlite, postgres or mysql, got "${values.db}"`)
   const durationMs = Number(values.duration) * 1000
   const connections = Number(values.connections)
   const rounds = Number(values.rounds)
@@ -93,12 +116,14 @@ async function main () {
     { name: 'NOTIFY_URL never answers', env: { NOTIFY_URL: hanging.url, NOTIFY_SECRET: 'bench-notify-secret-16+' } },
     { name: 'NOTIFY_URL answers 200', env: { NOTIFY_URL: answering.url, NOTIFY_SECRET: 'bench-notify-secret-16+' } },
   ]
+  let version: string = db
   const runs = new Map<string, { result: LoadResult, events: number, delivered: number }[]>(settings.map((s) => [s.name, []]))
   try {
     // Settings take turns, round after round, so a machine busy with something else weighs on each alike.
     for (let round = 1; round <= rounds; round++) {
       for (const setting of settings) {
-        const { result, events, delivered } = await run(setting, { durationMs, connections })
+        const { result, events, delivered, version: v } = await run(setting, { durationMs, connections, db })
+        version = v
         runs.get(setting.name)?.push({ result, events, delivered })
         console.log(`round ${round}  ${setting.name.padEnd(26)} ${result.reqPerSec.toFixed(1).padStart(8)} req/s  p50 ${result.p50.toFixed(2)} ms  ` +
           `p99 ${result.p99.toFixed(2)} ms  non-2xx ${result.non2xx}  errors ${result.errors}  events ${events} (${delivered} delivered by the end)`)
@@ -120,7 +145,7 @@ async function main () {
   }
   console.log('')
   console.log(`The hanging receiver got ${received} requests, at most ${peak} at once (NOTIFY_CONCURRENCY). ` +
-    `${m.cpu}, ${m.cores} cores, Node ${m.node}, SQLite; ${durationMs / 1000} s per run, ${connections} connections.`)
+    `${m.cpu}, ${m.cores} cores, Node ${m.node}, ${version}; ${durationMs / 1000} s per run, ${connections} connections.`)
 }
 
 main().catch((err: unknown) => {

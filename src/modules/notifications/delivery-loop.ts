@@ -1,5 +1,6 @@
 import type { Claim, NotificationService } from './notifications.service.ts'
 
+// How long a wake-up waits for more payments to claim with it.
 const WAKE_BATCH_MS = 10
 
 export interface DeliveryLoopDeps {
@@ -82,7 +83,6 @@ export function startDeliveryLoop ({ service, concurrency, pollMs, log }: Delive
   return {
     /** Looks for due events soon (right after a payment committed here), not at the next poll. */
     wake,
-    inFlight: () => running.size,
     /**
      * Stops claiming and interrupts the requests in flight; each is recorded as interrupted and due
      * again at once, or, if even that fails, left to its lease.

@@ -1,15 +1,15 @@
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
 import { notifyEnvSuffix, notifyUrlFor, type NotifyConfig } from '../../config.ts'
-import type { Store } from '../../db/connect.ts'
+import { RaceLost, type Store } from '../../db/connect.ts'
 import type { Executor } from '../../db/database.ts'
 import type { Metrics } from '../../metrics.ts'
 import { batched } from './batched.ts'
 import { orderPaidEvent, testEventBody, type PaidOrder } from './notification-event.ts'
 import { postEvent, type SendResult } from './notification-sender.ts'
 import {
-  attemptsOf, countScheduledAttempts, findDueEvents, findEvent, insertAttempt, insertEvent, listEvents,
-  recordAttemptResult, releaseEvent, takeEvent, type AttemptTrigger, type EventPatch, type EventStatus, type OutboxEvent,
+  attemptsOf, countScheduledAttempts, findDueEvents, findEvent, insertAttempts, insertEvent, listEvents, recordAttemptResult,
+  releaseEvent, takeDueEvents, takeEvent, type AttemptTrigger, type EventPatch, type EventStatus, type OutboxEvent,
 } from './outbox.repository.ts'
 
 type Log = { warn: (obj: object, msg: string) => void, info: (obj: object, msg: string) => void }
@@ -72,15 +72,15 @@ export function createNotificationService (deps: NotificationDeps) {
   const noUrl = (flag: string) =>
     `no URL is configured for server_flag "${flag}": neither NOTIFY_URL_${notifyEnvSuffix(flag)} nor NOTIFY_URL`
 
-  /** Takes the attempt and writes its row (result still unknown), in the caller's transaction. */
-  async function claim (trx: Executor, event: OutboxEvent, trigger: AttemptTrigger, now: number): Promise<Claim | null> {
-    if (!await takeEvent(trx, event, { owner, until: now + leaseMs }, now)) return null
-    // The URL is resolved now, when the event is sent, from this instance's configuration.
+  /** The attempt an event was just taken for; its URL is resolved now, when it is sent, from this configuration. */
+  function claimOf (event: OutboxEvent, trigger: AttemptTrigger, now: number): Claim {
     const url = notify ? notifyUrlFor(notify, event.serverFlag) : null
-    const c: Claim = { event, attempt: event.attempts + 1, trigger, url, startedAt: now }
-    await insertAttempt(trx, { eventId: event.eventId, attempt: c.attempt, trigger, url: url ?? '', startedAt: now })
-    return c
+    return { event, attempt: event.attempts + 1, trigger, url, startedAt: now }
   }
+
+  /** The attempts' rows, result still unknown: what stays if this instance dies during them. */
+  const attemptRows = (claims: Claim[]) => claims.map((c) =>
+    ({ eventId: c.event.eventId, attempt: c.attempt, trigger: c.trigger, url: c.url ?? '', startedAt: c.startedAt }))
 
   async function send (c: Claim, stop?: AbortSignal): Promise<SendResult> {
     if (c.url === null || !notify) {
@@ -142,11 +142,13 @@ export function createNotificationService (deps: NotificationDeps) {
     if (limit <= 0) return []
     return store.transaction(async (trx) => {
       const now = clock()
-      const claims: Claim[] = []
-      for (const event of await findDueEvents(trx, now, limit, store.caps.rowLocks)) {
-        const c = await claim(trx, event, 'schedule', now)
-        if (c) claims.push(c)
-      }
+      const due = await findDueEvents(trx, now, limit, store.caps.rowLocks)
+      if (due.length === 0) return []
+      // Locked as read: all of them are taken, or the claim starts over.
+      const taken = await takeDueEvents(trx, due, { owner, until: now + leaseMs }, now)
+      if (taken !== due.length) throw new RaceLost('due notification events changed while claimed')
+      const claims = due.map((event) => claimOf(event, 'schedule', now))
+      await insertAttempts(trx, attemptRows(claims))
       return claims
     })
   }
@@ -162,7 +164,8 @@ export function createNotificationService (deps: NotificationDeps) {
      */
     async recordPaid (trx: Executor, paid: PaidOrder): Promise<void> {
       if (!notify || notifyUrlFor(notify, paid.serverFlag) === null) return
-      await insertEvent(trx, orderPaidEvent(paid, clock()))
+      // Made in the same instant as the payment: created_at is paid_at.
+      await insertEvent(trx, orderPaidEvent(paid, paid.paidAt))
     },
 
     claimDue,
@@ -186,9 +189,12 @@ export function createNotificationService (deps: NotificationDeps) {
           const attempt = `attempt ${event.attempts}`
           throw new NotifyError(`event ${event.eventId} is being delivered right now (${attempt}); try again in a moment`)
         }
-        const taken = await claim(trx, event, 'resend', now)
-        if (!taken) throw new NotifyError(`event ${event.eventId} changed while it was being claimed; try again`)
-        return taken
+        if (!await takeEvent(trx, event, { owner, until: now + leaseMs }, now)) {
+          throw new NotifyError(`event ${event.eventId} changed while it was being claimed; try again`)
+        }
+        const c = claimOf(event, 'resend', now)
+        await insertAttempts(trx, attemptRows([c]))
+        return c
       })
       return deliver(c)
     },

@@ -109,8 +109,8 @@ export async function findEvent (db: Executor, ref: string, lock: boolean): Prom
 export interface Lease { owner: string, until: number }
 
 /**
- * Takes the event for one attempt, numbered attempts + 1, on the exact row that was read: the
- * attempt count and lease in the WHERE make a second claimant of the same attempt update nothing.
+ * Takes one event (a resend, whatever its status) for one attempt, on the exact row that was read:
+ * the attempt count and lease in the WHERE make a second claimant of the same attempt update nothing.
  * A pending event is next due when the lease ends, so an attempt whose instance died is made again.
  */
 export async function takeEvent (db: Executor, e: OutboxEvent, lease: Lease, now: number): Promise<boolean> {
@@ -126,12 +126,30 @@ export async function takeEvent (db: Executor, e: OutboxEvent, lease: Lease, now
   return Number(result.numUpdatedRows) === 1
 }
 
+/**
+ * Takes due events, read under their row locks (or SQLite's write lock), for one attempt each: the
+ * count updated tells whether all of them were still due. Each is next due when its lease ends, so an
+ * attempt whose instance died is made again.
+ */
+export async function takeDueEvents (db: Executor, events: OutboxEvent[], lease: Lease, now: number): Promise<number> {
+  const result = await db.updateTable('notification_events')
+    .set((eb) => ({
+      attempts: eb('attempts', '+', 1), lease_owner: lease.owner, lease_until: lease.until, next_attempt_at: lease.until,
+    }))
+    .where('event_id', 'in', events.map((e) => e.eventId))
+    .where('status', '=', 'pending').where('next_attempt_at', '<=', now)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows)
+}
+
 // What a claimed attempt's row says until its result is written: also what stays if the instance dies.
 export const NO_RESULT = 'no result recorded: the instance making this attempt stopped or lost its lease'
 
-export async function insertAttempt (db: Executor,
-  a: Pick<Attempt, 'eventId' | 'attempt' | 'trigger' | 'url' | 'startedAt'>): Promise<void> {
-  await db.insertInto('notification_attempts').values({
+/** The claimed attempts' rows, in one statement. */
+export async function insertAttempts (db: Executor,
+  attempts: Pick<Attempt, 'eventId' | 'attempt' | 'trigger' | 'url' | 'startedAt'>[]): Promise<void> {
+  if (attempts.length === 0) return
+  await db.insertInto('notification_attempts').values(attempts.map((a) => ({
     event_id: a.eventId,
     attempt: a.attempt,
     trigger: a.trigger,
@@ -141,7 +159,7 @@ export async function insertAttempt (db: Executor,
     http_status: null,
     error: NO_RESULT,
     response_head: '',
-  }).execute()
+  }))).execute()
 }
 
 export async function recordAttemptResult (db: Executor, eventId: string, attempt: number,
