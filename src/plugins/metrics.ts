@@ -3,9 +3,9 @@ import { sql } from 'kysely'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AppContext } from '../context.ts'
 import type { Store } from '../db/connect.ts'
-import { toInt } from '../db/values.ts'
 import { AppError } from '../errors.ts'
 import type { DatabaseProbe } from '../metrics.ts'
+import { outboxDepth } from '../modules/notifications/outbox.repository.ts'
 
 /** The route label of a request no route matched (404, 405): never the raw URL. */
 export const UNMATCHED_ROUTE = 'unmatched'
@@ -15,23 +15,7 @@ export function databaseProbe (store: Store, clock: () => number): DatabaseProbe
   return {
     poolStats: store.poolStats,
     ping: async () => { await sql`select 1`.execute(store.db) },
-    async outbox () {
-      const now = clock()
-      const row = await store.db.selectFrom('notification_events')
-        .where('status', '=', 'pending')
-        .select((eb) => [
-          eb.fn.sum<number | bigint | string | null>(
-            eb.case().when('next_attempt_at', '<=', now).then(1).else(0).end()
-          ).as('due'),
-          eb.fn.min('created_at').as('oldest'),
-        ])
-        .executeTakeFirst()
-      const oldest = row?.oldest == null ? null : toInt(row.oldest)
-      return {
-        due: row?.due == null ? 0 : toInt(row.due),
-        oldestAgeSeconds: oldest === null ? 0 : Math.max(0, (now - oldest) / 1000),
-      }
-    },
+    outbox: () => outboxDepth(store.db, clock()),
   }
 }
 

@@ -211,3 +211,19 @@ export async function attemptsOf (db: Executor, eventId: string): Promise<Attemp
     .where('event_id', '=', eventId).orderBy('attempt').orderBy('id').execute()
   return rows.map(toAttempt)
 }
+
+/** Pending events whose next attempt is due, and the age of the oldest pending one (for /metrics). */
+export async function outboxDepth (db: Executor, now: number): Promise<{ due: number, oldestAgeSeconds: number }> {
+  const row = await db.selectFrom('notification_events')
+    .where('status', '=', 'pending')
+    .select((eb) => [
+      eb.fn.sum<number | bigint | string | null>(eb.case().when('next_attempt_at', '<=', now).then(1).else(0).end()).as('due'),
+      eb.fn.min('created_at').as('oldest'),
+    ])
+    .executeTakeFirst()
+  const oldest = row?.oldest == null ? null : toInt(row.oldest)
+  return {
+    due: row?.due == null ? 0 : toInt(row.due),
+    oldestAgeSeconds: oldest === null ? 0 : Math.max(0, (now - oldest) / 1000),
+  }
+}

@@ -91,14 +91,18 @@ export function createCallbackService (deps: CallbackServiceDeps) {
   /** The parameters as the strings that are signed, after the checks that go with the required fields. */
   function stringParams (cb: ReceivedCallback): Record<string, string | null> {
     if (cb.repeated !== null) throw invalidField(cb.repeated, '重复出现', 'appears more than once')
-    if (cb.inexact !== null) throw invalidField(cb.inexact, '数值无法精确表示，请以字符串发送', 'is a number that cannot be represented exactly; send it as a string')
+    if (cb.inexact !== null) {
+      throw invalidField(cb.inexact, '数值无法精确表示，请以字符串发送', 'is a number that cannot be represented exactly; send it as a string')
+    }
     const params: Record<string, string | null> = Object.create(null)
     for (const [name, value] of Object.entries(cb.params)) {
       const text = toSignValue(value)
       if (text === undefined) throw invalidField(name, '须为字符串或数字', 'must be a string or a number')
       if (name.includes('\0') || text?.includes('\0')) throw invalidField(name, '含有 NUL 字符', 'contains a NUL character')
       if (/[&=]/.test(name)) throw invalidField(name, '参数名不能含有 & 或 =', 'is a parameter name holding & or =')
-      if (text !== null && EMBEDDED_PARAM.test(text)) throw invalidField(name, '含有 "&名称=" 形式的内容，须经 URL 编码', 'holds "&name=", which must be URL-encoded')
+      if (text !== null && EMBEDDED_PARAM.test(text)) {
+        throw invalidField(name, '含有 "&名称=" 形式的内容，须经 URL 编码', 'holds "&name=", which must be URL-encoded')
+      }
       if (text !== null && text.length > (MAX_LENGTH.get(name) ?? MAX_OTHER_LENGTH)) throw invalidField(name, '过长', 'is too long')
       params[name] = text
     }
@@ -128,7 +132,9 @@ export function createCallbackService (deps: CallbackServiceDeps) {
     }
     const verified = (refusal: AppError): Verdict => ({ signType, signature: 'valid', refusal })
     const amountFen = parseYuan(cb.params.rmb_yuan, { allowString: true })
-    if (amountFen === null) return verified(invalidField('rmb_yuan', '须为最多两位小数的正金额', 'must be a positive amount with at most two decimals'))
+    if (amountFen === null) {
+      return verified(invalidField('rmb_yuan', '须为最多两位小数的正金额', 'must be a positive amount with at most two decimals'))
+    }
     if (deps.maxAgeSeconds !== null) {
       const sentAt = parsePlatformTimestamp(params.timestamp)
       if (sentAt === null) return verified(new AppError('CALLBACK_FORBIDDEN', 'timestamp'))
@@ -156,9 +162,13 @@ export function createCallbackService (deps: CallbackServiceDeps) {
     }
   }
 
-  function logRow (cb: Pick<ReceivedCallback, 'params' | 'sourceIp' | 'traceId'>, signType: string | null, signature: Signature): CallbackRecord {
+  type Received = Pick<ReceivedCallback, 'params' | 'sourceIp' | 'traceId'>
+
+  function logRow (cb: Received, signType: string | null, signature: Signature): CallbackRecord {
     // A refused NUL is still logged: PostgreSQL cannot store one, so it shows as U+FFFD.
-    const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v).slice(0, 255).replaceAll('\0', '\uFFFD') : null)
+    const str = (v: unknown) => typeof v === 'string' || typeof v === 'number'
+      ? String(v).slice(0, 255).replaceAll('\0', '\uFFFD')
+      : null
     return {
       received_at: clock(),
       source_ip: cb.sourceIp.slice(0, 64),
@@ -232,7 +242,7 @@ export function createCallbackService (deps: CallbackServiceDeps) {
     },
 
     /** A callback refused before its body was read (a source outside CALLBACK_ALLOW_IPS). */
-    async recordRefused (cb: Pick<ReceivedCallback, 'params' | 'sourceIp' | 'traceId'>, refusal: AppError): Promise<void> {
+    async recordRefused (cb: Received, refusal: AppError): Promise<void> {
       await logRefusal(logRow(cb, null, 'not_checked'), refusal.state)
     },
   }
