@@ -4,12 +4,13 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { cpus, availableParallelism } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon, { type Client, type Request } from 'autocannon'
 import { sql } from 'kysely'
 import pg from 'pg'
 import mysql from 'mysql2/promise'
-import type { Store } from '../src/db/connect.ts'
+import { connect, type Store } from '../src/db/connect.ts'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -263,4 +264,18 @@ export function machine () {
     cores: availableParallelism(),
     node: process.version,
   }
+}
+
+/** A fresh database for one run: a new SQLite file, or the bench database with its tables dropped. */
+export async function freshBenchDatabase (db: BenchDialect, dir: string): Promise<string> {
+  if (db === 'sqlite') return `sqlite:${join(dir, 'bench.db')}`
+  const url = SERVER_URLS[db]
+  await ensureDatabase(db, url)
+  const admin = connect(url)
+  try {
+    await dropAllTables(admin)
+  } finally {
+    await admin.close()
+  }
+  return url
 }

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { connect } from '../src/db/connect.ts'
-import { databaseVersion, dropAllTables, ensureDatabase, load, machine, SERVER_URLS, startServer, type BenchDialect, type LoadResult } from './lib.ts'
+import { databaseVersion, freshBenchDatabase, load, machine, startServer, type BenchDialect, type LoadResult } from './lib.ts'
 import { callbackBody, createOrders, SECRET } from './payments.ts'
 
 /** A receiver that reads each request and never answers (or, `answer`, answers 200 at once); it counts what it holds. */
@@ -47,23 +47,9 @@ async function receiver (answer = false) {
 
 interface Setting { name: string, env: Record<string, string> }
 
-/** A fresh database for one run: a new SQLite file, or the bench database with its tables dropped. */
-async function freshDatabase (db: BenchDialect, dir: string): Promise<string> {
-  if (db === 'sqlite') return `sqlite:${join(dir, 'bench.db')}`
-  const url = SERVER_URLS[db]
-  await ensureDatabase(db, url)
-  const admin = connect(url)
-  try {
-    await dropAllTables(admin)
-  } finally {
-    await admin.close()
-  }
-  return url
-}
-
 async function run (setting: Setting, opts: { durationMs: number, connections: number, db: BenchDialect }) {
   const dir = mkdtempSync(join(tmpdir(), 'gamepay-bench-notify-'))
-  const url = await freshDatabase(opts.db, dir)
+  const url = await freshBenchDatabase(opts.db, dir)
   const server = await startServer(setting.name, ['bin/gamepay.js', 'serve'],
     { DATABASE_URL: url, CALLBACK_SECRET: SECRET, LOG_LEVEL: 'error', ...setting.env }, '/readyz')
   try {

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { sql } from 'kysely'
 import { connect, type Store } from '../src/db/connect.ts'
 import {
-  databaseVersion, dropAllTables, ensureDatabase, inParallel, load, machine, SERVER_URLS, startServer,
+  databaseVersion, freshBenchDatabase, inParallel, load, machine, startServer,
   type BenchDialect, type LoadOptions, type LoadResult, type ServerProcess,
 } from './lib.ts'
 import { callbackBody, createOrders, GOODS, SECRET } from './payments.ts'
@@ -116,21 +116,8 @@ async function main () {
   const serviceScenarios = opts.scenarios.filter((s) => s !== 'baseline')
   let dbVersion = db as string
   if (serviceScenarios.length > 0) {
-    let tmp: string | null = null
-    let url: string
-    if (db === 'sqlite') {
-      tmp = mkdtempSync(join(tmpdir(), 'gamepay-bench-'))
-      url = `sqlite:${join(tmp, 'bench.db')}`
-    } else {
-      url = SERVER_URLS[db]
-      await ensureDatabase(db, url)
-      const admin = connect(url)
-      try {
-        await dropAllTables(admin)
-      } finally {
-        await admin.close()
-      }
-    }
+    const tmp = mkdtempSync(join(tmpdir(), 'gamepay-bench-'))
+    const url = await freshBenchDatabase(db, tmp)
 
     const server = await startServer('gamepay', ['bin/gamepay.js', 'serve'], { DATABASE_URL: url, CALLBACK_SECRET: SECRET, LOG_LEVEL: 'warn' }, '/readyz')
     servers.push(server)
@@ -147,7 +134,7 @@ async function main () {
     } finally {
       await store.close()
       await stopAll()
-      if (tmp) rmSync(tmp, { recursive: true, force: true })
+      rmSync(tmp, { recursive: true, force: true })
     }
   }
 

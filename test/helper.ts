@@ -5,7 +5,7 @@ import { describe } from 'node:test'
 import { sql } from 'kysely'
 import { buildApp } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
-import { createContext, type AppContext } from '../src/context.ts'
+import { createContext, type AppContext, type ContextOptions } from '../src/context.ts'
 import { connect } from '../src/db/connect.ts'
 import type { DialectName } from '../src/db/dialect.ts'
 import { computeSign, buildStringA, toSignValue, type SignType } from '../src/domain/signature.ts'
@@ -60,9 +60,15 @@ export interface TestApp {
 }
 
 /** An app on a fresh database (or on `url`, to share one database between several apps). */
-export async function createTestApp (dialect: DialectName, opts: { env?: Record<string, string>, clock?: () => number, url?: string } = {}): Promise<TestApp> {
+export async function createTestApp (dialect: DialectName, opts: {
+  env?: Record<string, string>
+  clock?: () => number
+  url?: string
+  /** More context options: the delivery loop, a log the test reads. */
+  context?: Omit<ContextOptions, 'clock'>
+} = {}): Promise<TestApp> {
   const url = opts.url ?? await freshDatabaseUrl(dialect)
-  const ctx = await createContext(testConfig(url, opts.env), { clock: opts.clock })
+  const ctx = await createContext(testConfig(url, opts.env), { ...opts.context, clock: opts.clock })
   const app = await buildApp(ctx)
   await app.ready()
   return {

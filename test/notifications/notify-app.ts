@@ -1,10 +1,9 @@
 // An app whose notifications go to a test receiver: its own context options (a clock, the delivery
 // loop, a log the test reads), on a fresh database or on a shared one.
-import { buildApp } from '../../src/app.ts'
-import { createContext, type ContextOptions } from '../../src/context.ts'
+import type { ContextOptions } from '../../src/context.ts'
 import type { DialectName } from '../../src/db/dialect.ts'
 import { toInt } from '../../src/db/values.ts'
-import { freshDatabaseUrl, testConfig, type TestApp } from '../helper.ts'
+import { createTestApp, type TestApp } from '../helper.ts'
 
 export const NOTIFY_SECRET = 'notify-secret-of-16+chars'
 export const T0 = Date.parse('2025-03-01T08:00:00.000Z')
@@ -35,7 +34,6 @@ export interface NotifyAppOptions {
 }
 
 export async function notifyApp (dialect: DialectName, opts: NotifyAppOptions = {}): Promise<NotifyApp> {
-  const url = opts.url ?? await freshDatabaseUrl(dialect)
   const env: Record<string, string> = {
     NOTIFY_SECRET,
     NOTIFY_RETRY_SECONDS: '15,60',
@@ -48,19 +46,8 @@ export async function notifyApp (dialect: DialectName, opts: NotifyAppOptions = 
     logs.push(typeof obj === 'string' ? { level, obj: {}, msg: obj } : { level, obj, msg: msg ?? '' })
   }
   const log = { info: line('info'), warn: line('warn'), error: line('error') } as unknown as ContextOptions['log']
-  const ctx = await createContext(testConfig(url, env), { clock: opts.clock, deliverMs: opts.deliverMs, log })
-  const app = await buildApp(ctx)
-  await app.ready()
-  return {
-    app,
-    ctx,
-    url,
-    logs,
-    async close () {
-      await app.close()
-      await ctx.close()
-    },
-  }
+  const t = await createTestApp(dialect, { url: opts.url, env, clock: opts.clock, context: { deliverMs: opts.deliverMs, log } })
+  return { ...t, logs }
 }
 
 /** The stored events of an order, numbers as numbers. */
