@@ -39,6 +39,7 @@ export interface OrdersTable {
   late_payment: DbInt
   verify_count: DbInt
   first_verified_at: Time | null
+  first_verify_trace_id: string | null
 }
 
 export interface OrderEventsTable {
@@ -66,6 +67,8 @@ export interface PaymentsTable {
   platform_timestamp: string
   trace_id: string
   created_at: Time
+  /** The operator who applied it from reconciliation; null for a platform callback. */
+  applied_by: string | null
 }
 
 export interface CallbacksTable {
@@ -129,6 +132,83 @@ export interface NotificationAttemptsTable {
   response_head: string
 }
 
+export interface OperatorsTable {
+  id: Generated<DbInt>
+  name: string
+  role: 'admin' | 'viewer'
+  password_hash: string
+  failed_sign_ins: DbInt
+  locked_until: Time
+  created_at: Time
+  updated_at: Time
+  disabled_at: Time | null
+}
+
+export interface OperatorSessionsTable {
+  /** SHA-256 (hex) of the cookie's value. */
+  id: string
+  operator_id: DbInt
+  csrf_token: string
+  source_ip: string
+  created_at: Time
+  expires_at: Time
+}
+
+export interface OperatorTokensTable {
+  id: Generated<DbInt>
+  operator_id: DbInt
+  label: string
+  /** SHA-256 (hex) of the token. */
+  token_hash: string
+  created_at: Time
+  last_used_at: Time | null
+  revoked_at: Time | null
+}
+
+export interface AuditLogTable {
+  id: Generated<DbInt>
+  at: Time
+  operator: string
+  action: string
+  target: string
+  source_ip: string
+  trace_id: string
+  /** JSON of the values before and after the action (null when there were none). */
+  before_value: string | null
+  after_value: string | null
+}
+
+export interface AnomalyResolutionsTable {
+  id: Generated<DbInt>
+  kind: string
+  ref: string
+  note: string
+  resolved_by: string
+  resolved_at: Time
+}
+
+export interface RefundsTable {
+  id: Generated<DbInt>
+  payment_id: DbInt
+  order_no: string
+  refund_no: string
+  amount_fen: DbInt
+  refunded_at: Time
+  recorded_by: string
+  recorded_at: Time
+  trace_id: string
+}
+
+export interface GoodsPriceHistoryTable {
+  id: Generated<DbInt>
+  goods_id: DbInt
+  old_price_fen: DbInt | null
+  new_price_fen: DbInt
+  changed_by: string
+  changed_at: Time
+  trace_id: string | null
+}
+
 export interface DB {
   goods: GoodsTable
   orders: OrdersTable
@@ -139,6 +219,13 @@ export interface DB {
   worker_leases: WorkerLeasesTable
   notification_events: NotificationEventsTable
   notification_attempts: NotificationAttemptsTable
+  operators: OperatorsTable
+  operator_sessions: OperatorSessionsTable
+  operator_tokens: OperatorTokensTable
+  audit_log: AuditLogTable
+  anomaly_resolutions: AnomalyResolutionsTable
+  refunds: RefundsTable
+  goods_price_history: GoodsPriceHistoryTable
 }
 
 export type Db = Kysely<DB>
