@@ -7,6 +7,8 @@ import { registerEnvelope, sendFailure, toAppError, traceIdOf } from './plugins/
 import { registerMetrics } from './plugins/metrics.ts'
 import { registerRateLimit } from './plugins/rate-limit.ts'
 import { registerRequestLog } from './plugins/request-log.ts'
+import { consoleAreas } from './modules/console/areas.ts'
+import { registerConsole } from './modules/console/console.plugin.ts'
 import { goodsRoutes } from './modules/goods/goods.routes.ts'
 import { healthRoutes } from './modules/health/health.routes.ts'
 import { ordersRoutes } from './modules/orders/orders.routes.ts'
@@ -59,5 +61,6 @@ export async function buildApp (ctx: AppContext, opts: AppOptions = {}) {
   await app.register(ordersRoutes, { ctx })
   await app.register(callbackRoutes, { ctx })
   await app.register(healthRoutes, { ctx })
+  await registerConsole(app, ctx, consoleAreas)
   return app
 }

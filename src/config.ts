@@ -43,6 +43,10 @@ export interface Config {
   keepAliveTimeoutMs: number
   trustProxy: string[] | false
   logLevel: string
+  /** Console session cookies: Secure on requests that arrived over TLS (auto), or always. */
+  consoleSecureCookie: 'auto' | 'always'
+  /** The console's sandbox cashier, which signs callbacks with CALLBACK_SECRET: never in production. */
+  sandboxCashier: boolean
 }
 
 export interface NotifyConfig {
@@ -254,6 +258,12 @@ export function loadConfig (env: Env = process.env): Config {
   const workerId = str(env, 'WORKER_ID')
   const maxAge = str(env, 'CALLBACK_MAX_AGE_SECONDS')
 
+  const secureCookie = str(env, 'CONSOLE_SECURE_COOKIE') ?? 'auto'
+  if (secureCookie !== 'auto' && secureCookie !== 'always') throw new ConfigError('CONSOLE_SECURE_COOKIE', 'must be auto or always')
+  const sandbox = str(env, 'SANDBOX_CASHIER') ?? (production ? 'off' : 'on')
+  if (sandbox !== 'on' && sandbox !== 'off') throw new ConfigError('SANDBOX_CASHIER', 'must be on or off')
+  if (sandbox === 'on' && production) throw new ConfigError('SANDBOX_CASHIER', 'cannot be on with NODE_ENV=production: it pays orders without a platform')
+
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
     host,
@@ -286,5 +296,7 @@ export function loadConfig (env: Env = process.env): Config {
     keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, 1_000, 600_000),
     trustProxy: trustProxy ? list(trustProxy) : false,
     logLevel,
+    consoleSecureCookie: secureCookie,
+    sandboxCashier: sandbox === 'on',
   }
 }

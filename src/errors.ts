@@ -14,6 +14,8 @@ export const STATES = {
   AMOUNT_MISMATCH: { status: 400, zh: '支付金额与订单金额不符', en: 'rmb_yuan differs from the order amount' },
   CALLBACK_FORBIDDEN: { status: 403, zh: '回调来源或时间戳不被允许', en: 'Callback source or timestamp not allowed' },
   UNAUTHORIZED: { status: 401, zh: '未授权', en: 'Missing or wrong credentials' },
+  FORBIDDEN: { status: 403, zh: '无权执行此操作', en: 'Not allowed' },
+  CONFLICT: { status: 409, zh: '与当前状态冲突', en: 'Conflicts with the current state' },
   RATE_LIMITED: { status: 429, zh: '请求过于频繁，请稍后再试', en: 'Too many requests, retry later' },
   NOT_FOUND: { status: 404, zh: '接口不存在', en: 'No such route' },
   METHOD_NOT_ALLOWED: { status: 405, zh: '请求方法不允许', en: 'Method not allowed' },

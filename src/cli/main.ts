@@ -18,14 +18,16 @@ const HELP = `gamepay <command>
   notify list [--failed]         order.paid notifications to the game server, with their last attempt
   notify resend <order|event_id> send a notification again now (a new attempt of the same event)
   notify test [--url U]          send a signed test event to an endpoint (default NOTIFY_URL)
+  admin create <name> --role R   a console operator (admin or viewer); password from a prompt or stdin, or generated
+  admin token <name>             a new admin API token; admin tokens / revoke <id> / list / password <name>
 
-gamepay <command> --help (or gamepay help <command>) tells more about sign, simulate-payment and notify.
+gamepay <command> --help (or gamepay help <command>) tells more about sign, simulate-payment, notify and admin.
 Configuration comes from the environment and an optional .env file (see README).`
 
 async function main (argv: string[]) {
   const [command, ...rest] = argv
   // `gamepay help sign` is `gamepay sign --help`.
-  if (command === 'help' && (rest[0] === 'sign' || rest[0] === 'simulate-payment' || rest[0] === 'notify')) return main([rest[0], '--help'])
+  if (command === 'help' && ['sign', 'simulate-payment', 'notify', 'admin'].includes(rest[0])) return main([rest[0], '--help'])
   const cliEnv = readCliEnv()
   const env = cliEnv.vars
   switch (command) {
@@ -51,6 +53,9 @@ async function main (argv: string[]) {
       return
     case 'notify':
       await (await import('./notify.ts')).notifyCommand(rest, cliEnv)
+      return
+    case 'admin':
+      await (await import('./admin.ts')).adminCommand(rest, cliEnv)
       return
     case 'goods': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true })

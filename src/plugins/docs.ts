@@ -17,7 +17,11 @@ export async function registerDocs (app: FastifyInstance) {
         { name: 'orders', description: 'Create, cancel and verify orders' },
         { name: 'payments', description: 'Payment platform notifications' },
         { name: 'health', description: 'Probes' },
+        { name: 'admin', description: 'Operator API: a token from `gamepay admin token <name>` as a Bearer token, or a console session with its X-CSRF-Token for changes' },
       ],
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'gp_… token from `gamepay admin token <name>`' } },
+      },
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })

@@ -93,8 +93,8 @@ type LimitConfig = Pick<Config, 'rateLimitPerMinute' | 'redisUrl' | 'callbackAll
  * down each instance counts its own. Must be registered before the routes.
  */
 export async function registerRateLimit (app: FastifyInstance, config: LimitConfig) {
-  if (config.rateLimitPerMinute <= 0) return
   const { callbackAllowIps } = config
+  // Registered even with no public limit: the console's sign-in limits use its store (app.rateLimit).
   const redis = config.redisUrl ? createRedis(config.redisUrl) : null
   if (redis) app.addHook('onClose', () => closeRedis(redis))
   await app.register(rateLimit, {
@@ -112,6 +112,7 @@ export async function registerRateLimit (app: FastifyInstance, config: LimitConf
   })
   // A Redis that is down at start-up is warned about now, not at the first request.
   if (redis) await firstConnection(redis)
+  if (config.rateLimitPerMinute <= 0) return
   const limit = app.rateLimit()
 
   const counted = (req: FastifyRequest) => {
