@@ -1,4 +1,4 @@
-import type { InjectOptions } from 'fastify'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { createAuthService } from '../../src/modules/console/auth/auth.service.ts'
 import type { TestApp } from '../helper.ts'
 
@@ -10,7 +10,7 @@ export interface Session {
   cookies: Record<string, string>
   csrf: string
   /** Injects with the session's cookie, and for a change its CSRF token, as a browser page would. */
-  inject: (opts: InjectOptions) => ReturnType<TestApp['app']['inject']>
+  inject: (opts: InjectOptions) => Promise<LightMyRequestResponse>
 }
 
 export const auth = (t: TestApp) => createAuthService({ store: t.ctx.store, clock: t.ctx.clock })
