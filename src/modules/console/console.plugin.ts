@@ -5,6 +5,8 @@ import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
 import fastifyStatic from '@fastify/static'
 import view from '@fastify/view'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
 import { Eta } from 'eta'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AppContext } from '../../context.ts'
@@ -99,6 +101,11 @@ export async function registerConsole (app: FastifyInstance, ctx: AppContext, ar
     })
     await scope.register(fastifyStatic, { root: join(ROOT, 'assets'), prefix: '/console/assets/', decorateReply: false, maxAge: 3_600_000 })
     scope.decorateRequest('operator', null)
+    // Query strings and path parameters are text: the admin API reads `?limit=50` as the integer
+    // its schema says (the public routes keep their own exact parsing); bodies are never coerced.
+    const coercing = addFormats.default(new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, strict: false }))
+    const exact = addFormats.default(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false }))
+    scope.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema))
 
     scope.addHook('onRequest', async (req, reply) => {
       if (req.routeOptions.config.public || req.url.startsWith('/console/assets/')) return

@@ -77,7 +77,7 @@ export async function findLatestPaidOrder (db: Executor, userId: string, goodsId
   return row && toOrder(row)
 }
 
-export interface EventContext { actor: 'user' | 'platform' | 'system', reason: string, traceId: string | null, now: number }
+export interface EventContext { actor: 'user' | 'platform' | 'system' | 'operator', reason: string, traceId: string | null, now: number }
 
 export async function appendEvent (db: Executor, orderNo: string, from: OrderStatus | null, to: OrderStatus, ctx: EventContext): Promise<void> {
   await db.insertInto('order_events').values({
@@ -130,11 +130,12 @@ export async function applyTransition (db: Executor, order: Order, event: OrderE
 }
 
 /** Counts a successful verification; returns false when the order is not (or no longer) paid. */
-export async function recordVerification (db: Executor, orderNo: string, now: number): Promise<boolean> {
+export async function recordVerification (db: Executor, orderNo: string, now: number, traceId: string): Promise<boolean> {
   const result = await db.updateTable('orders')
     .set((eb) => ({
       verify_count: eb('verify_count', '+', 1),
       first_verified_at: eb.fn.coalesce('first_verified_at', eb.val(now)),
+      first_verify_trace_id: eb.fn.coalesce('first_verify_trace_id', eb.val(traceId)),
     }))
     .where('order_no', '=', orderNo).where('status', '=', 'paid')
     .executeTakeFirst()

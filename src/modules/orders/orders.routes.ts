@@ -13,5 +13,5 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ ctx: AppContext }> = asyn
     ok(req, await ctx.orders.cancelOrder(req.body.user_id, req.body.order, req.id)))
 
   app.post('/api/pay/verification', { schema: verifySchema }, async (req) =>
-    ok(req, await ctx.orders.verify(req.body)))
+    ok(req, await ctx.orders.verify(req.body, req.id)))
 }

@@ -129,7 +129,7 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
       })
     },
 
-    async verify (input: { user_id: string, item: string, item_id?: unknown, order?: string }) {
+    async verify (input: { user_id: string, item: string, item_id?: unknown, order?: string }, traceId: string) {
       return store.transaction(async (trx) => {
         const now = clock()
         const itemId = normalizeGoodsId(input.item_id)
@@ -144,7 +144,7 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
           const goods = await resolveGoods(trx, input.item, itemId)
           order = await findLatestPaidOrder(trx, input.user_id, goods.id)
         }
-        if (!order || order.status !== 'paid' || !await recordVerification(trx, order.orderNo, now)) {
+        if (!order || order.status !== 'paid' || !await recordVerification(trx, order.orderNo, now, traceId)) {
           throw new AppError('ORDER_NOT_PAID', input.order === undefined ? undefined : `order=${input.order}`)
         }
         // Read back: concurrent verifications each see their own count.

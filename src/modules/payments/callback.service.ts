@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto'
 import type { Store } from '../../db/connect.ts'
+import type { Executor } from '../../db/database.ts'
 import type { Metrics } from '../../metrics.ts'
-import { parseYuan } from '../../domain/money.ts'
+import { fenToYuan, parseYuan } from '../../domain/money.ts'
 import { ANOMALIES, decideCallback, type CallbackOutcome } from '../../domain/payment-effects.ts'
 import { parsePlatformTimestamp } from '../../domain/platform-time.ts'
 import { buildStringA, normalizeSignType, toSignValue, verifySign, type SignType } from '../../domain/signature.ts'
@@ -66,6 +67,23 @@ function paramsText (params: Params, maxBytes?: number): string {
 }
 
 type Signature = CallbackRecord['signature']
+
+interface ManualApply {
+  operator: string
+  /** Writes the operator's audit entry in the paying transaction, knowing the outcome. */
+  audit: (trx: Executor, outcome: CallbackOutcome, now: number) => Promise<void>
+}
+
+export interface ManualPayment extends ManualApply {
+  orderNo: string
+  gyyxOrderNo: string
+  amountFen: number
+  /** The statement's payment time, as the platform's timestamp would be kept. */
+  platformTime: string
+  note: string
+  sourceIp: string
+  traceId: string
+}
 
 /** The checks' result: what the log records about the signature, and the facts or the refusal. */
 interface Verdict {
@@ -191,7 +209,7 @@ export function createCallbackService (deps: CallbackServiceDeps) {
 
   // Applies the effects table in one transaction with the callback's log row; exactly once by the
   // order row lock (or SQLite's single writer), the conditional status update and the payments key.
-  async function apply (c: CheckedCallback, record: CallbackRecord): Promise<CallbackOutcome> {
+  async function apply (c: CheckedCallback, record: CallbackRecord, manual?: ManualApply): Promise<CallbackOutcome> {
     const applied = await store.transaction(async (trx) => {
       const now = clock()
       const order = await findOrder(trx, c.orderNo, lock)
@@ -200,12 +218,15 @@ export function createCallbackService (deps: CallbackServiceDeps) {
       await insertCallback(trx, { ...record, received_at: now, outcome, anomaly: ANOMALIES.has(outcome) ? 1 : 0 })
       if (!order || (outcome !== 'paid' && outcome !== 'late_paid' && outcome !== 'duplicate_payment')) return outcome
 
-      const payment = { gyyxOrderNo: c.gyyxOrderNo, orderNo: order.orderNo, amountFen: c.amountFen, result: c.result, traceId: record.trace_id, now, ...c.rest }
+      const payment = { gyyxOrderNo: c.gyyxOrderNo, orderNo: order.orderNo, amountFen: c.amountFen, result: c.result, traceId: record.trace_id, now, appliedBy: manual?.operator ?? null, ...c.rest }
+      await manual?.audit(trx, outcome, now)
       if (outcome === 'duplicate_payment') {
         await insertPayment(trx, { ...payment, kind: 'duplicate' })
         return outcome
       }
-      const ctx = { actor: 'platform' as const, reason: 'callback', traceId: record.trace_id, now }
+      const ctx = manual
+        ? { actor: 'operator' as const, reason: 'manual_payment', traceId: record.trace_id, now }
+        : { actor: 'platform' as const, reason: 'callback', traceId: record.trace_id, now }
       let current = order
       if (outcome === 'late_paid' && order.status === 'unpaid') {
         // Expired by the clock but not yet recorded: record the expiry first, so history shows it.
@@ -238,6 +259,31 @@ export function createCallbackService (deps: CallbackServiceDeps) {
       if (outcome === 'paid' || outcome === 'late_paid') deps.metrics.ordersPaid.inc()
       if (outcome === 'order_not_found') throw new AppError('ORDER_NOT_FOUND', `game_order_no=${facts.orderNo}`)
       if (outcome === 'amount_mismatch') throw new AppError('AMOUNT_MISMATCH', `rmb_yuan=${String(cb.params.rmb_yuan)}`)
+      return outcome
+    },
+
+    /**
+     * A payment the platform has and gamepay lacks (a lost callback), applied by an operator from
+     * reconciliation: the same checks after the signature and the same transaction as a callback
+     * (exactly once by the platform order number, the order.paid notification), logged as a
+     * callback with signature 'manual' and the payment carrying the operator's name.
+     */
+    async applyManual (p: ManualPayment): Promise<CallbackOutcome> {
+      const params: Params = Object.assign(Object.create(null), {
+        game_order_no: p.orderNo, gyyx_order_no: p.gyyxOrderNo, rmb_yuan: fenToYuan(p.amountFen), applied_by: p.operator, note: p.note,
+      })
+      const record = logRow({ params, sourceIp: p.sourceIp, traceId: p.traceId }, 'MANUAL', 'manual')
+      const facts: CheckedCallback = {
+        amountFen: p.amountFen,
+        orderNo: p.orderNo,
+        gyyxOrderNo: p.gyyxOrderNo,
+        result: 'manual',
+        success: true,
+        rest: { resultMessage: `applied by ${p.operator}`, serverFlag: '', commonParam: '', platformTimestamp: p.platformTime },
+      }
+      const outcome = await apply(facts, record, { operator: p.operator, audit: p.audit })
+      deps.metrics.callbacks.inc({ outcome })
+      if (outcome === 'paid' || outcome === 'late_paid') deps.metrics.ordersPaid.inc()
       return outcome
     },
 

@@ -24,6 +24,8 @@ export interface PaymentRecord {
   platformTimestamp: string
   traceId: string
   now: number
+  /** The operator who applied it from reconciliation; null for a platform callback. */
+  appliedBy: string | null
 }
 
 /** One row per platform order number (unique key): a concurrent twin fails here and reruns. */
@@ -40,5 +42,6 @@ export async function insertPayment (db: Executor, p: PaymentRecord): Promise<vo
     platform_timestamp: p.platformTimestamp,
     trace_id: p.traceId,
     created_at: p.now,
+    applied_by: p.appliedBy,
   }).execute()
 }

@@ -9,11 +9,12 @@ import { actorOf, cookieOptions, render, SESSION_COOKIE, type ConsoleDeps } from
 import { translator } from '../i18n.ts'
 import { SESSION_TTL_MS } from './auth.service.ts'
 import { randomSecret, sameSecret } from './secrets.ts'
+import { createSignInLimit } from './sign-in-limit.ts'
 
-// Sign-in attempts per address (all instances share the count with REDIS_URL); each account also
-// locks after MAX_FAILED_SIGN_INS wrong passwords in a row, whichever address they come from.
-const SIGN_IN_PER_ADDRESS = 10
-const SIGN_IN_WINDOW_MS = 5 * 60_000
+// Failed sign-ins per address; each account also locks after MAX_FAILED_SIGN_INS wrong passwords
+// in a row, whichever address they come from.
+const FAILURES_PER_ADDRESS = 10
+const FAILURE_WINDOW_MS = 15 * 60_000
 // The sign-in form's own CSRF token (there is no session yet): a cookie and the same value in the form.
 const SIGN_IN_COOKIE = 'gamepay_sign_in'
 
@@ -21,11 +22,7 @@ const SIGN_IN_COOKIE = 'gamepay_sign_in'
 const safeNext = (next: unknown) => typeof next === 'string' && /^\/console(\/|\?|$)/.test(next) && !next.startsWith('//') ? next : '/console'
 
 export async function authRoutes (app: FastifyInstance, { ctx, auth }: ConsoleDeps) {
-  const limitByAddress = app.rateLimit({
-    max: SIGN_IN_PER_ADDRESS,
-    timeWindow: SIGN_IN_WINDOW_MS,
-    keyGenerator: (req) => `console-sign-in:${req.ip}`,
-  })
+  const byAddress = createSignInLimit({ max: FAILURES_PER_ADDRESS, windowMs: FAILURE_WINDOW_MS })
 
   function signInPage (req: FastifyRequest, reply: FastifyReply, error?: string) {
     const token = randomSecret()
@@ -40,15 +37,12 @@ export async function authRoutes (app: FastifyInstance, { ctx, auth }: ConsoleDe
   app.post('/console/sign-in', {
     config: { public: true },
     schema: { hide: true },
-    preHandler: async (req, reply) => {
-      try {
-        await limitByAddress.call(app, req, reply)
-      } catch {
-        reply.code(429)
-        return signInPage(req, reply, 'signin.limited')
-      }
-    },
   }, async (req, reply) => {
+    const wait = byAddress.retryAfter(req.ip, Date.now())
+    if (wait > 0) {
+      reply.code(429).header('retry-after', String(wait))
+      return signInPage(req, reply, 'signin.limited')
+    }
     const body = (req.body ?? {}) as Record<string, unknown>
     const expected = req.cookies[SIGN_IN_COOKIE]
     if (!expected || typeof body.sign_in_token !== 'string' || !sameSecret(body.sign_in_token, expected)) {
@@ -62,6 +56,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, auth }: ConsoleDe
       return reply.redirect(safeNext(body.next), 303)
     } catch (err) {
       if (!(err instanceof AppError) || err.state !== 'UNAUTHORIZED') throw err
+      byAddress.failed(req.ip, Date.now())
       reply.code(401)
       return signInPage(req, reply, 'signin.failed')
     }
