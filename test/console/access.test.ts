@@ -120,8 +120,11 @@ forEachDialect('console access', (dialect) => {
     const noCsrf = await t.app.inject({ method: 'POST', url: '/console/sign-out', cookies: admin.cookies })
     assert.equal(noCsrf.statusCode, 403)
     const otherCsrf = await t.app.inject({
-      method: 'POST', url: '/console/sign-out', cookies: admin.cookies,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `_csrf=${viewer.csrf}`,
+      method: 'POST',
+      url: '/console/sign-out',
+      cookies: admin.cookies,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `_csrf=${viewer.csrf}`,
     })
     assert.equal(otherCsrf.statusCode, 403)
     assert.match(otherCsrf.body, /CSRF/)
