@@ -149,6 +149,23 @@ forEachDialect('console access', (dialect) => {
     assert.equal(wrong.statusCode, 401)
   })
 
+  test('when an admin revokes a token through the API, then it stops working at once and the revocation is audited', async () => {
+    const admin = await tokenFor(t, 'alice')
+    const { id, token } = await auth(t).createToken({ operator: 'cli:test', sourceIp: 'local', traceId: 't' }, 'victor', 'laptop')
+    const listed = await t.app.inject({ url: '/api/admin/tokens', headers: { authorization: `Bearer ${admin}` } })
+    const entry = listed.json().data.find((x: { id: number }) => x.id === id)
+    assert.deepEqual({ operator: entry.operator, label: entry.label, revoked_at: entry.revoked_at }, { operator: 'victor', label: 'laptop', revoked_at: null })
+    assert.equal(JSON.stringify(listed.json()).includes(token), false)
+    const res = await t.app.inject({ method: 'POST', url: `/api/admin/tokens/${id}/revoke`, headers: { authorization: `Bearer ${admin}` } })
+    assert.equal(res.statusCode, 200)
+    assert.equal((await t.app.inject({ url: '/api/admin/me', headers: { authorization: `Bearer ${token}` } })).statusCode, 401)
+    const again = await t.app.inject({ method: 'POST', url: `/api/admin/tokens/${id}/revoke`, headers: { authorization: `Bearer ${admin}` } })
+    assert.equal(again.statusCode, 400)
+    assert.match(again.json().message, /token_id/)
+    const audit = await t.ctx.store.db.selectFrom('audit_log').select(['operator', 'action', 'target']).where('action', '=', 'token.revoke').execute()
+    assert.deepEqual(audit.at(-1), { operator: 'alice', action: 'token.revoke', target: `token:${id}` })
+  })
+
   test('when an operator signs out, then the session no longer opens anything', async () => {
     const s = await signIn(t, 'alice')
     const out = await form(s, '/console/sign-out', {})

@@ -80,6 +80,35 @@ export async function authRoutes (app: FastifyInstance, { ctx, auth }: ConsoleDe
     },
   }, async (req) => ok(req, { name: req.operator!.name, role: req.operator!.role, via: req.operator!.via }))
 
+  const TokenInfo = Type.Object({
+    id: Type.Integer(),
+    operator: Type.String(),
+    label: Type.String(),
+    created_at: Type.String(),
+    last_used_at: Type.Union([Type.String(), Type.Null()]),
+    revoked_at: Type.Union([Type.String(), Type.Null()]),
+  })
+  const iso = (ms: number | null) => ms === null ? null : toIso(ms)
+
+  app.get('/api/admin/tokens', {
+    schema: { tags: ['admin'], summary: 'API tokens (never their secret)', security: [{ bearer: [] }], response: responses(Type.Array(TokenInfo)) },
+  }, async (req) => ok(req, (await auth.listTokens()).map((t) => ({
+    id: t.id, operator: t.operatorName, label: t.label, created_at: toIso(t.createdAt), last_used_at: iso(t.lastUsedAt), revoked_at: iso(t.revokedAt),
+  }))))
+
+  app.post('/api/admin/tokens/:id/revoke', {
+    schema: {
+      tags: ['admin'],
+      summary: 'Revoke an API token at once',
+      security: [{ bearer: [] }],
+      params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
+      response: responses(),
+    },
+  }, async (req) => {
+    await auth.revokeToken(actorOf(req), (req.params as { id: number }).id)
+    return ok(req)
+  })
+
   const AuditQuery = Type.Object({
     target: Type.Optional(Type.String({ maxLength: 255 })),
     before: Type.Optional(Type.Integer({ minimum: 1 })),
