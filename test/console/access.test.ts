@@ -282,3 +282,30 @@ test('when gamepay admin creates operators and tokens, then the password comes f
     await store.close()
   }
 })
+
+test('when the sandbox cashier is asked for in production, or CONSOLE_SECURE_COOKIE has another value, then the start is refused naming the variable', async () => {
+  const { loadConfig } = await import('../../src/config.ts')
+  const base = { CALLBACK_SECRET: 'a-production-secret-long-enough', DATABASE_URL: 'sqlite::memory:' }
+  assert.throws(() => loadConfig({ ...base, NODE_ENV: 'production', SANDBOX_CASHIER: 'on' }), /SANDBOX_CASHIER/)
+  assert.equal(loadConfig({ ...base, NODE_ENV: 'production' }).sandboxCashier, false)
+  assert.equal(loadConfig(base).sandboxCashier, true)
+  assert.throws(() => loadConfig({ ...base, CONSOLE_SECURE_COOKIE: 'yes' }), /CONSOLE_SECURE_COOKIE/)
+})
+
+forEachDialect('console in the OpenAPI document', (dialect) => {
+  test('when /docs/json is read, then the admin API is there with its bearer scheme, and no console page is', async () => {
+    const t = await createTestApp(dialect)
+    try {
+      const doc = (await t.app.inject({ url: '/docs/json' })).json()
+      const paths = Object.keys(doc.paths)
+      for (const path of ['/api/admin/orders', '/api/admin/orders/{order_no}', '/api/admin/dashboard', '/api/admin/audit', '/api/admin/tokens']) {
+        assert.ok(paths.includes(path), path)
+      }
+      assert.ok(!paths.some((p) => p.startsWith('/console')))
+      assert.deepEqual(doc.paths['/api/admin/orders'].get.security, [{ bearer: [] }])
+      assert.equal(doc.components.securitySchemes.bearer.scheme, 'bearer')
+    } finally {
+      await t.close()
+    }
+  })
+})

@@ -332,6 +332,8 @@ forEachDialect('reconciliation', (dialect) => {
 
   test('when a statement is reconciled, then it finds the lost payment, the one the platform lacks, the amount and order differences, and counts the matches', async () => {
     const t0 = shanghai(2024, 11, 26, 10)
+    // Paid the evening before the statement's first payment: another day's statement lists it.
+    const dayBefore = await paidOrder(t0 - 12 * HOUR - 60_000, t0 - 12 * HOUR)
     const matched = await paidOrder(t0 - 60_000, t0)
     const amountDiffers = await paidOrder(t0 + HOUR - 60_000, t0 + HOUR)
     const platformLacks = await paidOrder(t0 + 2 * HOUR - 60_000, t0 + 2 * HOUR)
@@ -361,12 +363,14 @@ forEachDialect('reconciliation', (dialect) => {
     const countBefore = await paymentCount()
 
     const report = await buildReport(t.ctx.store, parsed.rows)
-    assert.deepEqual(report.window, { from: t0 - 5000 - DAY, to: t0 + 7 * HOUR + DAY + 1 })
+    // The statement's own span, from its first payment to just past its last.
+    assert.deepEqual(report.window, { from: t0 - 5000, to: t0 + 7 * HOUR + 1 })
     assert.equal(report.matched, 4)
     assert.deepEqual(report.missingInGamepay, [{ line: 4, gyyxOrderNo: 'P-recon-lost', orderNo: lost.order, amountFen: 3000, paidAt: t0 + 3 * HOUR }])
     assert.deepEqual(report.missingOnPlatform, [
       { gyyxOrderNo: platformLacks.gyyxOrderNo, orderNo: platformLacks.orderNo, amountFen: 3000, createdAt: t0 + 2 * HOUR, kind: 'applied', appliedBy: null },
     ])
+    assert.ok(!report.missingOnPlatform.some((p) => p.gyyxOrderNo === dayBefore.gyyxOrderNo))
     assert.deepEqual(report.amountDifferences.map((d) => [d.statement.line, d.statement.amountFen, d.ours.gyyxOrderNo, d.ours.amountFen]),
       [[3, 3100, amountDiffers.gyyxOrderNo, 3000]])
     assert.deepEqual(report.orderDifferences.map((d) => [d.statement.line, d.statement.orderNo, d.ours.orderNo]),

@@ -115,13 +115,15 @@ export async function registerConsole (app: FastifyInstance, ctx: AppContext, ar
       return reply.redirect(`/console/sign-in?next=${encodeURIComponent(req.url)}`, 303)
     })
 
-    scope.addHook('preHandler', async (req, reply) => {
+    const pageLocals = (req: FastifyRequest): PageLocals => {
       const lang = consoleLang(req)
+      return { t: translator(lang), lang, operator: req.operator, csrf: req.operator?.csrfToken ?? '', path: req.url, sandbox: ctx.config.sandboxCashier }
+    }
+
+    scope.addHook('preHandler', async (req, reply) => {
+      reply.locals = pageLocals(req)
       const query = (req.query as Record<string, unknown> | undefined)?.lang
-      if (query === lang) reply.setCookie(LANG_COOKIE, lang, { path: '/', sameSite: 'lax', maxAge: 365 * 24 * 3600 })
-      reply.locals = {
-        t: translator(lang), lang, operator: req.operator, csrf: req.operator?.csrfToken ?? '', path: req.url, sandbox: ctx.config.sandboxCashier,
-      } satisfies PageLocals
+      if (query === reply.locals.lang) reply.setCookie(LANG_COOKIE, reply.locals.lang, { path: '/', sameSite: 'lax', maxAge: 365 * 24 * 3600 })
       if (req.routeOptions.config.public || SAFE_METHODS.has(req.method) || !req.operator) return
       checkCsrf(req, req.operator)
       if (!req.routeOptions.config.anyRole && req.operator.role !== 'admin') {
@@ -142,7 +144,9 @@ export async function registerConsole (app: FastifyInstance, ctx: AppContext, ar
     scope.setErrorHandler(async (err, req, reply) => {
       const error = toAppError(err, { contentType: req.headers['content-type'], isUnavailable: ctx.store.caps.isUnavailable })
       if (error.state === 'INTERNAL_ERROR') req.log.error({ err }, 'console request failed')
-      if (isApi(req) || !reply.locals?.t) return sendFailure(req, reply, error, ctx.config.httpStatusMode)
+      if (isApi(req)) return sendFailure(req, reply, error, ctx.config.httpStatusMode)
+      // A request refused before its handler (a body too large, a bad query) has no labels yet.
+      if (!reply.locals?.t) reply.locals = pageLocals(req)
       const { lang } = reply.locals
       reply.code(error.httpStatus)
       return render(reply, 'error', { title: translator(lang)('error.title'), message: error.localized(lang), state: error.state })

@@ -69,7 +69,7 @@ export function parseCatalog (text: string, source: string): Goods[] {
 
 export const readCatalogFile = (file: string): Goods[] => parseCatalog(readFileSync(file, 'utf8'), file)
 
-/** Upserts a catalog by id in one transaction: all of it lands or none. */
+/** Upserts a catalog by id in one transaction, new and changed prices into the price history: all of it lands or none. */
 export async function importCatalog (store: Store, goods: Goods[], now: number, overwrite = true) {
   const counts = { inserted: 0, updated: 0, kept: 0 }
   await store.transaction(async (trx) => {

@@ -42,13 +42,12 @@ export function reconcile (statement: readonly StatementRow[], ours: readonly Pa
   return result
 }
 
-const DAY_MS = 86_400_000
-
 /**
  * The statement against gamepay's payments recorded in the window: from/to when given, else the
- * statement's own span widened by a day either side (gamepay dates a payment by its callback's
- * arrival, not by the platform's clock). Statement rows outside the window are still found by
- * their numbers.
+ * statement's own span, from its first payment to its last. No margin either side: a daily
+ * statement is compared with that day alone, so the payments of the days around it are not
+ * reported as missing on the platform. Statement rows outside the window (a callback that came
+ * late) are still found by their numbers.
  */
 export async function buildReport (store: Store, statement: readonly StatementRow[], opts: { from?: number, to?: number } = {}): Promise<ReconciliationReport> {
   let window: ReconciliationReport['window'] = null
@@ -59,7 +58,7 @@ export async function buildReport (store: Store, statement: readonly StatementRo
       if (row.paidAt < min) min = row.paidAt
       if (row.paidAt > max) max = row.paidAt
     }
-    window = { from: opts.from ?? min - DAY_MS, to: opts.to ?? max + DAY_MS + 1 }
+    window = { from: opts.from ?? min, to: opts.to ?? max + 1 }
   } else if (opts.from !== undefined && opts.to !== undefined) {
     window = { from: opts.from, to: opts.to }
   }
