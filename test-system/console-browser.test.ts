@@ -113,7 +113,7 @@ describe('the console in Chromium', { skip: !existsSync(CHROMIUM) && !process.en
     const row = page.locator('tr', { hasText: 'PLAT-1002-B' })
     await row.locator('summary', { hasText: 'Record refund' }).click()
     await row.getByLabel('Platform refund number').fill('RF-20261130-1')
-    await row.getByLabel('Refunded at (Beijing time)').fill('2026-11-30T10:00')
+    await row.getByLabel('Refunded at (Beijing time)').fill(shanghaiNow().slice(0, 16).replace(' ', 'T'))
     await row.getByRole('button', { name: 'Record refund' }).click()
     await page.getByRole('status').waitFor()
     await page.goto(`${server.base}/console/orders/${orders.twice}`)
@@ -129,4 +129,81 @@ describe('the console in Chromium', { skip: !existsSync(CHROMIUM) && !process.en
       await store.close()
     }
   })
+
+  test('changes a price and sees it in the history, while the existing order keeps its price', async () => {
+    await page.goto(`${server.base}/console/goods/2`)
+    await page.getByLabel('Price (yuan)').fill('28.00')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('status').waitFor()
+    const history = page.locator('table', { hasText: 'Old → new' })
+    await history.getByText('30.00 → 28.00').waitFor()
+    assert.match(await history.innerText(), /ops/)
+    await shot('goods')
+    const store = openStore(url)
+    try {
+      const kept = await store.db.selectFrom('orders').select('amount_fen').where('order_no', '=', orders.sandbox).executeTakeFirstOrThrow()
+      assert.equal(Number(kept.amount_fen), 3000)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('pays an order in the sandbox cashier and sees it paid', async () => {
+    await page.goto(`${server.base}/console/sandbox`)
+    await page.getByLabel('Order number').fill(orders.sandbox)
+    await page.getByRole('button', { name: 'Show the order' }).click()
+    await page.getByRole('button', { name: 'Pay', exact: true }).click()
+    await page.getByText(/Sent a successful payment callback/).waitFor()
+    await shot('sandbox')
+    await page.goto(`${server.base}/console/orders/${orders.sandbox}`)
+    assert.equal(await page.locator('[data-glance="paid"]').innerText(), 'yes')
+    assert.equal(await page.locator('[data-verdict]').first().innerText(), 'valid')
+  })
+
+  test('imports a statement with one lost payment, applies it, and sees the order paid and audited', async () => {
+    const statement = [
+      'platform_order_no,game_order_no,amount,time',
+      `PLAT-1001,${orders.paid},30.00,${shanghaiNow()}`,
+      `PLAT-LOST-1005,${orders.lost},30.00,${shanghaiNow()}`,
+    ].join('\n')
+    await page.goto(`${server.base}/console/reconciliation`)
+    await page.getByLabel('Statement file').setInputFiles({ name: 'statement.csv', mimeType: 'text/csv', buffer: Buffer.from(statement) })
+    await page.getByRole('button', { name: 'Compare' }).click()
+    const lost = page.locator('tr', { hasText: 'PLAT-LOST-1005' })
+    await lost.waitFor()
+    await shot('reconciliation')
+    await lost.getByLabel('Note (optional)').fill('callback lost during the platform outage')
+    await lost.getByRole('button', { name: 'Apply payment' }).click()
+    await page.waitForURL(new RegExp(`/console/orders/${orders.lost}\\?done=applied`))
+    assert.equal(await page.locator('[data-glance="paid"]').innerText(), 'yes')
+    await page.getByText(/applied by hand by ops/).waitFor()
+    await page.goto(`${server.base}/console/audit?target=${orders.lost}`)
+    await page.getByText('payment.manual-apply').waitFor()
+    const store = openStore(url)
+    try {
+      const payment = await store.db.selectFrom('payments').selectAll().where('order_no', '=', orders.lost).executeTakeFirstOrThrow()
+      assert.deepEqual({ gyyx: payment.gyyx_order_no, kind: payment.kind, by: payment.applied_by }, { gyyx: 'PLAT-LOST-1005', kind: 'applied', by: 'ops' })
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('the dashboard reads at a glance, and the order page works on a phone, in Chinese', async () => {
+    await page.goto(`${server.base}/console/dashboard`)
+    assert.equal(await page.locator('[data-period="today"] [data-figure="created"]').innerText(), '5')
+    await shot('dashboard')
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.goto(`${server.base}/console/orders/${orders.twice}?lang=zh`)
+    await page.getByRole('heading', { name: '时间线' }).waitFor()
+    await shot('order-phone')
+    // The switch back, by keyboard: the link is reachable and named.
+    await page.getByRole('link', { name: 'English' }).focus()
+    await page.keyboard.press('Enter')
+    await page.getByRole('heading', { name: 'Timeline' }).waitFor()
+  })
 })
+
+/** Now as the platform's statement writes it: Asia/Shanghai wall-clock time. */
+function shanghaiNow () {
+  return new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 19).replace('T', ' ')
+}
