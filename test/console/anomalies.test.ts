@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { parseRefundTime } from '../../src/modules/console/anomalies/refund-time.ts'
+import { parseShanghaiTime } from '../../src/modules/console/display.ts'
 import { callbackParams, createOrder, createTestApp, forEachDialect, logged, post, signed, type TestApp } from '../helper.ts'
 import { startReceiver, type Receiver } from '../notifications/receiver.ts'
 import { form, signIn, tokenFor, type Session } from './console-helper.ts'
@@ -15,17 +15,17 @@ const QUIET_IP = '203.0.113.8'
 
 describe('refund time', () => {
   test('when a time has an offset, then it is read with it; without one, as Asia/Shanghai', () => {
-    assert.equal(parseRefundTime('2025-03-01T08:30:00Z'), Date.UTC(2025, 2, 1, 8, 30))
-    assert.equal(parseRefundTime('2025-03-01T16:30:00.250+08:00'), Date.UTC(2025, 2, 1, 8, 30, 0, 250))
-    assert.equal(parseRefundTime('2025-03-01T03:30-0500'), Date.UTC(2025, 2, 1, 8, 30))
-    assert.equal(parseRefundTime('2025-03-01 16:30'), Date.UTC(2025, 2, 1, 8, 30))
-    assert.equal(parseRefundTime('2025-03-01T16:30'), Date.UTC(2025, 2, 1, 8, 30))
-    assert.equal(parseRefundTime('2025-03-01 16:30:15'), Date.UTC(2025, 2, 1, 8, 30, 15))
+    assert.equal(parseShanghaiTime('2025-03-01T08:30:00Z', { bareT: true }), Date.UTC(2025, 2, 1, 8, 30))
+    assert.equal(parseShanghaiTime('2025-03-01T16:30:00.250+08:00', { bareT: true }), Date.UTC(2025, 2, 1, 8, 30, 0, 250))
+    assert.equal(parseShanghaiTime('2025-03-01T03:30-0500', { bareT: true }), Date.UTC(2025, 2, 1, 8, 30))
+    assert.equal(parseShanghaiTime('2025-03-01 16:30', { bareT: true }), Date.UTC(2025, 2, 1, 8, 30))
+    assert.equal(parseShanghaiTime('2025-03-01T16:30', { bareT: true }), Date.UTC(2025, 2, 1, 8, 30))
+    assert.equal(parseShanghaiTime('2025-03-01 16:30:15', { bareT: true }), Date.UTC(2025, 2, 1, 8, 30, 15))
   })
 
   test('when a time is not a real time or not in these forms, then it is refused', () => {
-    for (const bad of ['', '2025-02-30 10:00', '2025-03-01 24:00', '2025-03-01 10:60', '2025/03/01 10:00', '1740817800', 'yesterday', '2025-03-01T10:00+15:00']) {
-      assert.equal(parseRefundTime(bad), null, bad)
+    for (const bad of ['', '2025-02-30 10:00', '2025-03-01 24:00', '2025-03-01 10:60', '2025/03/01T10:00', '1740817800', 'yesterday', '2025-03-01T10:00+15:00']) {
+      assert.equal(parseShanghaiTime(bad, { bareT: true }), null, bad)
     }
   })
 })

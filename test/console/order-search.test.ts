@@ -165,6 +165,7 @@ forEachDialect('console order search', (dialect) => {
         userId: 'alice',
         goodsId: 2,
         item: 'goods-2',
+        priceFen: 3000,
         amountNum: 1,
         amountFen: 3000,
         serverFlag: 's3',
@@ -176,6 +177,7 @@ forEachDialect('console order search', (dialect) => {
         paidFen: 3000,
         latePayment: false,
         verifyCount: 0,
+        firstVerifiedAt: null,
         anomaly: true,
       })
       assert.equal((await search({ orderNo: 'S-08' })).rows[0].anomaly, false)

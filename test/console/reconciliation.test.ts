@@ -4,10 +4,11 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { parse } from 'csv-parse/sync'
 import iconv from 'iconv-lite'
-import { exportPaidOrdersCsv, fenToYuanText } from '../../src/modules/console/reconciliation/export.ts'
+import { parseShanghaiTime, yuanText } from '../../src/modules/console/display.ts'
+import { exportPaidOrdersCsv } from '../../src/modules/console/reconciliation/export.ts'
 import { paidOrdersBetween, paymentsBetween, paymentsByPlatformNumbers } from '../../src/modules/console/reconciliation/reconciliation.repository.ts'
 import { buildReport, reconcile } from '../../src/modules/console/reconciliation/report.ts'
-import { MAX_STATEMENT_ROWS, parseStatement, parseStatementTime } from '../../src/modules/console/reconciliation/statement.ts'
+import { MAX_STATEMENT_ROWS, parseStatement } from '../../src/modules/console/reconciliation/statement.ts'
 import { createOrder, createTestApp, forEachDialect, pay, type TestApp } from '../helper.ts'
 
 const HOUR = 3_600_000
@@ -137,12 +138,12 @@ describe('reconciliation statement', () => {
     const instant = 1_732_600_000_000
     for (const text of ['2024-11-26 13:46:40', '2024/11/26 13:46:40', '2024-11-26T13:46:40+08:00', '2024-11-26T05:46:40Z',
       '2024-11-26T05:46:40.000Z', '2024-11-26T00:46:40-05:00', '2024-11-26 13:46:40+0800', '2024/11/26 13:46:40+08:00']) {
-      assert.equal(parseStatementTime(text), instant, text)
+      assert.equal(parseShanghaiTime(text), instant, text)
     }
-    assert.equal(parseStatementTime('2024/1/5 8:00'), shanghai(2024, 1, 5, 8))
-    assert.equal(parseStatementTime('2024-11-26T05:46:40.123Z'), instant + 123)
+    assert.equal(parseShanghaiTime('2024/1/5 8:00'), shanghai(2024, 1, 5, 8))
+    assert.equal(parseShanghaiTime('2024-11-26T05:46:40.123Z'), instant + 123)
     for (const text of ['2024-11-26', '2024-11/26 13:46:40', '2024-13-01 00:00:00', '2024-11-26 13:60:00', '2024-11-26T13:46:40+15:00', '']) {
-      assert.equal(parseStatementTime(text), null, text)
+      assert.equal(parseShanghaiTime(text), null, text)
     }
   })
 
@@ -232,7 +233,7 @@ describe('reconcile', () => {
   })
 
   test('when fen amounts are formatted for the export, then they are exact yuan text', () => {
-    assert.deepEqual([3000, 1, 5, 10, 12088, 100_000_000_000].map(fenToYuanText), ['30.00', '0.01', '0.05', '0.10', '120.88', '1000000000.00'])
+    assert.deepEqual([3000, 1, 5, 10, 12088, 100_000_000_000].map(yuanText), ['30.00', '0.01', '0.05', '0.10', '120.88', '1000000000.00'])
   })
 })
 

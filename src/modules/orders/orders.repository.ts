@@ -29,12 +29,13 @@ export type NewOrder = Pick<Order, 'orderNo' | 'userId' | 'goodsId' | 'item' | '
   details: Pick<OrdersTable, 'description' | 'game_role_id' | 'game_role_name' | 'game_role_grade'>
 }
 
-type Row = Pick<OrdersTable, 'order_no' | 'user_id' | 'goods_id' | 'item' | 'price_fen' | 'amount_num' | 'amount_fen' | 'server_flag' | 'status' | 'created_at' | 'expire_at' | 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment' | 'verify_count' | 'first_verified_at'>
+export type OrderRow = Pick<OrdersTable, 'order_no' | 'user_id' | 'goods_id' | 'item' | 'price_fen' | 'amount_num' | 'amount_fen' | 'server_flag' | 'status' | 'created_at' | 'expire_at' | 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment' | 'verify_count' | 'first_verified_at'>
 
-const columns = ['order_no', 'user_id', 'goods_id', 'item', 'price_fen', 'amount_num', 'amount_fen', 'server_flag', 'status',
+/** The columns an Order is read from. */
+export const orderColumns = ['order_no', 'user_id', 'goods_id', 'item', 'price_fen', 'amount_num', 'amount_fen', 'server_flag', 'status',
   'created_at', 'expire_at', 'paid_at', 'gyyx_order_no', 'paid_fen', 'late_payment', 'verify_count', 'first_verified_at'] as const
 
-const toOrder = (r: Row): Order => ({
+export const toOrder = (r: OrderRow): Order => ({
   orderNo: r.order_no,
   userId: r.user_id,
   goodsId: toInt(r.goods_id),
@@ -56,21 +57,21 @@ const toOrder = (r: Row): Order => ({
 
 /** With lock, the row stays locked until the transaction ends (where the database has row locks). */
 export async function findOrder (db: Executor, orderNo: string, lock: boolean): Promise<Order | undefined> {
-  let query = db.selectFrom('orders').select(columns).where('order_no', '=', orderNo)
+  let query = db.selectFrom('orders').select(orderColumns).where('order_no', '=', orderNo)
   if (lock) query = query.forUpdate()
   const row = await query.executeTakeFirst()
   return row && toOrder(row)
 }
 
 export async function findOrderByOpenKey (db: Executor, openKey: string, lock: boolean): Promise<Order | undefined> {
-  let query = db.selectFrom('orders').select(columns).where('open_key', '=', openKey)
+  let query = db.selectFrom('orders').select(orderColumns).where('open_key', '=', openKey)
   if (lock) query = query.forUpdate()
   const row = await query.executeTakeFirst()
   return row && toOrder(row)
 }
 
 export async function findLatestPaidOrder (db: Executor, userId: string, goodsId: number): Promise<Order | undefined> {
-  const row = await db.selectFrom('orders').select(columns)
+  const row = await db.selectFrom('orders').select(orderColumns)
     .where('user_id', '=', userId).where('goods_id', '=', goodsId).where('status', '=', 'paid')
     .orderBy('paid_at', 'desc').orderBy('order_no', 'desc').limit(1)
     .executeTakeFirst()
@@ -144,7 +145,7 @@ export async function recordVerification (db: Executor, orderNo: string, now: nu
 
 /** Unpaid orders past their expiry, locked and skipped by other instances' sweeps where possible. */
 export async function findDueOrders (db: Executor, now: number, limit: number, rowLocks: boolean): Promise<Order[]> {
-  let query = db.selectFrom('orders').select(columns)
+  let query = db.selectFrom('orders').select(orderColumns)
     .where('status', '=', 'unpaid').where('expire_at', '<=', now)
     .orderBy('expire_at').limit(limit)
   if (rowLocks) query = query.forUpdate().skipLocked()

@@ -8,7 +8,7 @@ import {
   ANOMALY_KINDS, anomalyTarget, findNotification, findPayment, findRefund, findResolution, insertRefund, insertResolution,
   listAnomalies, paymentAnomalyKind, type AnomalyItem, type AnomalyKind, type Show,
 } from './anomalies.repository.ts'
-import { parseRefundTime } from './refund-time.ts'
+import { parseShanghaiTime } from '../display.ts'
 
 export const NOTE_MAX = 1024
 export const REFUND_NO_MAX = 128
@@ -74,7 +74,7 @@ export function createAnomaliesService ({ store, clock, notifications }: Anomali
       if (refundNo.length > REFUND_NO_MAX) throw invalidField('refund_no', `长度不能超过 ${REFUND_NO_MAX} 个字符`, `must have at most ${REFUND_NO_MAX} characters`)
       const amountFen = parseYuan(typeof input.amount === 'string' ? input.amount.trim() : input.amount, { allowString: true })
       if (amountFen === null) throw invalidField('amount', '须为最多两位小数的正金额（元）', 'must be a positive amount in yuan with at most two decimals')
-      const refundedAt = parseRefundTime(input.refundedAt)
+      const refundedAt = parseShanghaiTime(input.refundedAt.trim(), { bareT: true })
       if (refundedAt === null) {
         throw invalidField('refunded_at', '须为 ISO 8601 时间或 YYYY-MM-DD HH:mm（北京时间）', 'must be an ISO 8601 time or YYYY-MM-DD HH:mm (Asia/Shanghai)')
       }

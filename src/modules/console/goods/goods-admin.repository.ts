@@ -1,6 +1,6 @@
 import type { Executor } from '../../../db/database.ts'
 import { toInt, toIntOrNull } from '../../../db/values.ts'
-import type { Goods } from '../../goods/goods.repository.ts'
+import type { Goods, PriceChange } from '../../goods/goods.repository.ts'
 
 /** Goods as the console lists them: with their times. */
 export interface GoodsRecord extends Goods {
@@ -8,14 +8,9 @@ export interface GoodsRecord extends Goods {
   updatedAt: number
 }
 
-export interface PriceHistoryEntry {
+/** A recorded price, with its row id. */
+export interface PriceHistoryEntry extends PriceChange {
   id: number
-  goodsId: number
-  oldPriceFen: number | null
-  newPriceFen: number
-  changedBy: string
-  changedAt: number
-  traceId: string | null
 }
 
 const columns = ['id', 'item', 'price_fen', 'on_sale', 'created_at', 'updated_at'] as const

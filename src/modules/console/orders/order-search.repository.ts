@@ -1,9 +1,9 @@
 import { CompiledQuery, sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely'
 import type { DB, Executor } from '../../../db/database.ts'
 import type { DialectName } from '../../../db/dialect.ts'
-import { toInt, toIntOrNull } from '../../../db/values.ts'
 import { effectiveStatus, type OrderStatus } from '../../../domain/order-state.ts'
 import { invalidField } from '../../../errors.ts'
+import { orderColumns, toOrder, type Order } from '../../orders/orders.repository.ts'
 
 export interface OrderFilter {
   orderNo?: string
@@ -28,24 +28,8 @@ export interface PageRequest {
   after?: string
 }
 
-export interface OrderSummary {
-  orderNo: string
-  userId: string
-  goodsId: number
-  item: string
-  amountNum: number
-  amountFen: number
-  serverFlag: string
-  /** The status as of the search's `now`. */
-  status: OrderStatus
-  createdAt: number
-  expireAt: number
-  paidAt: number | null
-  gyyxOrderNo: string | null
-  paidFen: number | null
-  latePayment: boolean
-  verifyCount: number
-  /** An anomalous callback names this order. */
+/** An order as the search lists it: its status as of the search's `now`, and whether an anomalous callback names it. */
+export interface OrderSummary extends Order {
   anomaly: boolean
 }
 
@@ -80,9 +64,6 @@ export function decodeCursor (text: string): Cursor {
 const pageLimit = (limit: number | undefined) =>
   limit === undefined || !Number.isFinite(limit) ? DEFAULT_LIMIT : Math.min(MAX_LIMIT, Math.max(1, Math.trunc(limit)))
 
-const columns = ['order_no', 'user_id', 'goods_id', 'item', 'amount_num', 'amount_fen', 'server_flag', 'status', 'created_at',
-  'expire_at', 'paid_at', 'gyyx_order_no', 'paid_fen', 'late_payment', 'verify_count'] as const
-
 /** Which stored rows a status means as of now. */
 type StoredStatus = { status: OrderStatus, expire?: 'passed' | 'ahead' }
 
@@ -102,7 +83,7 @@ function storedStatuses (status: OrderStatus | undefined): StoredStatus[] | null
  * after `limit` rows, or goes straight to the key for an order or platform number.
  */
 function branch (db: Executor, f: OrderFilter, stored: StoredStatus | null, cursor: Cursor | null, limit: number, now: number) {
-  let q = db.selectFrom('orders').select(columns)
+  let q = db.selectFrom('orders').select(orderColumns)
   if (f.orderNo !== undefined) q = q.where('order_no', '=', f.orderNo)
   if (f.gyyxOrderNo !== undefined) q = q.where('gyyx_order_no', '=', f.gyyxOrderNo)
   if (f.userId !== undefined) q = q.where('user_id', '=', f.userId)
@@ -155,24 +136,10 @@ export async function searchOrders (db: Executor, filter: OrderFilter, page: Pag
   const found = await searchQuery(db, filter, cursor, limit + 1, now).execute()
   const rows = found.slice(0, limit)
   const anomalous = await anomalousOrders(db, rows.map((r) => r.order_no))
-  const summaries = rows.map((r): OrderSummary => ({
-    orderNo: r.order_no,
-    userId: r.user_id,
-    goodsId: toInt(r.goods_id),
-    item: r.item,
-    amountNum: toInt(r.amount_num),
-    amountFen: toInt(r.amount_fen),
-    serverFlag: r.server_flag,
-    status: effectiveStatus(r.status as OrderStatus, toInt(r.expire_at), now),
-    createdAt: toInt(r.created_at),
-    expireAt: toInt(r.expire_at),
-    paidAt: toIntOrNull(r.paid_at),
-    gyyxOrderNo: r.gyyx_order_no,
-    paidFen: toIntOrNull(r.paid_fen),
-    latePayment: toInt(r.late_payment) === 1,
-    verifyCount: toInt(r.verify_count),
-    anomaly: anomalous.has(r.order_no),
-  }))
+  const summaries = rows.map((r): OrderSummary => {
+    const order = toOrder(r)
+    return { ...order, status: effectiveStatus(order.status, order.expireAt, now), anomaly: anomalous.has(order.orderNo) }
+  })
   const last = summaries.at(-1)
   return { rows: summaries, next: found.length > limit && last ? encodeCursor(last) : null }
 }

@@ -1,34 +1,16 @@
 import type { Executor, OrdersTable } from '../../../db/database.ts'
 import { toInt, toIntOrNull } from '../../../db/values.ts'
-import type { OrderStatus } from '../../../domain/order-state.ts'
 import type { EventStatus } from '../../notifications/outbox.repository.ts'
+import { toOrder, type Order } from '../../orders/orders.repository.ts'
 
 /** Every column of the order, as typed values. */
-export interface OrderRecord {
-  orderNo: string
-  userId: string
-  goodsId: number
-  item: string
-  priceFen: number
-  amountNum: number
-  amountFen: number
-  serverFlag: string
+export interface OrderRecord extends Order {
   description: string | null
   gameRoleId: string | null
   gameRoleName: string | null
   gameRoleGrade: string | null
-  /** As stored: an unpaid order past expireAt stays 'unpaid' until the sweep expires it. */
-  status: OrderStatus
   openKey: string | null
-  createdAt: number
-  expireAt: number
   updatedAt: number
-  paidAt: number | null
-  gyyxOrderNo: string | null
-  paidFen: number | null
-  latePayment: boolean
-  verifyCount: number
-  firstVerifiedAt: number | null
   firstVerifyTraceId: string | null
 }
 
@@ -114,30 +96,15 @@ const RANK: Record<TimelineEntry['kind'], number> = {
   created: 0, callback: 1, status: 2, payment: 3, notification: 4, verification: 5, refund: 6, resolution: 7, audit: 8,
 }
 
+// As stored: an unpaid order past expireAt stays 'unpaid' until the sweep expires it.
 const toOrderRecord = (r: OrdersTable): OrderRecord => ({
-  orderNo: r.order_no,
-  userId: r.user_id,
-  goodsId: toInt(r.goods_id),
-  item: r.item,
-  priceFen: toInt(r.price_fen),
-  amountNum: toInt(r.amount_num),
-  amountFen: toInt(r.amount_fen),
-  serverFlag: r.server_flag,
+  ...toOrder(r),
   description: r.description,
   gameRoleId: r.game_role_id,
   gameRoleName: r.game_role_name,
   gameRoleGrade: r.game_role_grade,
-  status: r.status as OrderStatus,
   openKey: r.open_key,
-  createdAt: toInt(r.created_at),
-  expireAt: toInt(r.expire_at),
   updatedAt: toInt(r.updated_at),
-  paidAt: toIntOrNull(r.paid_at),
-  gyyxOrderNo: r.gyyx_order_no,
-  paidFen: toIntOrNull(r.paid_fen),
-  latePayment: toInt(r.late_payment) === 1,
-  verifyCount: toInt(r.verify_count),
-  firstVerifiedAt: toIntOrNull(r.first_verified_at),
   firstVerifyTraceId: r.first_verify_trace_id,
 })
 

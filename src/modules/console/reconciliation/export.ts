@@ -1,6 +1,7 @@
 import { stringify } from 'csv-stringify/sync'
 import type { Store } from '../../../db/connect.ts'
 import { shanghaiTime } from '../../orders/order-view.ts'
+import { yuanText } from '../display.ts'
 import { paidOrdersBetween, type PaidOrderRow } from './reconciliation.repository.ts'
 
 export const EXPORT_COLUMNS = ['order_no', 'user_id', 'item', 'amount_yuan', 'paid_yuan', 'gyyx_order_no', 'server_flag', 'paid_at', 'late_payment']
@@ -11,19 +12,12 @@ const CSV_OPTIONS = {
   escape_formulas: true,
 } as const
 
-/** Integer fen as yuan text with two decimals (3000 → "30.00", 5 → "0.05"), by string, never float. */
-export function fenToYuanText (fen: number): string {
-  if (!Number.isSafeInteger(fen)) throw new RangeError(`fen must be a safe integer, got ${fen}`)
-  const digits = String(Math.abs(fen)).padStart(3, '0')
-  return `${fen < 0 ? '-' : ''}${digits.slice(0, -2)}.${digits.slice(-2)}`
-}
-
 const cells = (o: PaidOrderRow): string[] => [
   o.orderNo,
   o.userId,
   o.item,
-  fenToYuanText(o.amountFen),
-  o.paidFen === null ? '' : fenToYuanText(o.paidFen),
+  yuanText(o.amountFen),
+  o.paidFen === null ? '' : yuanText(o.paidFen),
   o.gyyxOrderNo ?? '',
   o.serverFlag,
   shanghaiTime(o.paidAt),

@@ -12,11 +12,12 @@ import { findOrder } from '../../orders/orders.repository.ts'
 import { shanghaiTime } from '../../orders/order-view.ts'
 import { recordAudit, type Actor } from '../audit.ts'
 import { actorOf, render, STATEMENT_BYTES, type ConsoleDeps } from '../console.plugin.ts'
+import { parseShanghaiTime, yuanText } from '../display.ts'
 import type { Lang } from '../i18n.ts'
-import { exportPaidOrdersCsv, fenToYuanText } from './export.ts'
+import { exportPaidOrdersCsv } from './export.ts'
 import type { PaymentRow } from './reconciliation.repository.ts'
 import { buildReport, type ReconciliationReport } from './report.ts'
-import { parseStatement, parseStatementTime, type ParsedStatement, type StatementRow } from './statement.ts'
+import { parseStatement, type ParsedStatement, type StatementRow } from './statement.ts'
 import './messages.ts'
 
 const api = { tags: ['admin'], security: [{ bearer: [] }] }
@@ -133,7 +134,7 @@ function readApply (body: Record<string, unknown>): ManualApplyInput {
   const amountFen = parseYuan(amount, { allowString: true })
   if (amountFen === null) throw invalidField('amount', '须为最多两位小数的正金额（元）', 'must be a positive amount in yuan with at most two decimals')
   const paidAtText = id('paid_at', 64)
-  const paidAt = parseStatementTime(paidAtText)
+  const paidAt = parseShanghaiTime(paidAtText)
   if (paidAt === null) {
     throw invalidField('paid_at', '须为带时区的 ISO 8601 时间，或北京时间 YYYY-MM-DD HH:mm:ss', 'must be ISO 8601 with an offset, or YYYY-MM-DD HH:mm:ss in Asia/Shanghai')
   }
@@ -172,7 +173,7 @@ async function applyLostPayment (ctx: AppContext, actor: Actor, input: ManualApp
   const g = input.gyyxOrderNo
   switch (outcome) {
     case 'order_not_found': throw new AppError('ORDER_NOT_FOUND', `order_no=${input.orderNo}`)
-    case 'amount_mismatch': throw new AppError('AMOUNT_MISMATCH', `amount=${fenToYuanText(input.amountFen)}`)
+    case 'amount_mismatch': throw new AppError('AMOUNT_MISMATCH', `amount=${yuanText(input.amountFen)}`)
     case 'gyyx_conflict': throw new AppError('CONFLICT', { zh: `gyyx_order_no ${g} 已是另一订单的付款`, en: `gyyx_order_no ${g} already paid another order` })
     case 'already_applied': throw new AppError('CONFLICT', { zh: `gyyx_order_no ${g} 已入账到该订单`, en: `gyyx_order_no ${g} is already applied to this order` })
   }
@@ -239,10 +240,10 @@ function reportData ({ parsed, report }: Import, lang: Lang) {
 
 // What the page shows: yuan with two decimals, Asia/Shanghai time beside the ISO one.
 const rowView = (r: StatementRow) => ({
-  line: r.line, gyyxOrderNo: r.gyyxOrderNo, orderNo: r.orderNo, amount: fenToYuanText(r.amountFen), paidAtIso: toIso(r.paidAt), paidAt: shanghaiTime(r.paidAt),
+  line: r.line, gyyxOrderNo: r.gyyxOrderNo, orderNo: r.orderNo, amount: yuanText(r.amountFen), paidAtIso: toIso(r.paidAt), paidAt: shanghaiTime(r.paidAt),
 })
 const paymentView = (p: PaymentRow) => ({
-  gyyxOrderNo: p.gyyxOrderNo, orderNo: p.orderNo, amount: fenToYuanText(p.amountFen), recordedAtIso: toIso(p.createdAt), recordedAt: shanghaiTime(p.createdAt), kind: p.kind, appliedBy: p.appliedBy ?? '',
+  gyyxOrderNo: p.gyyxOrderNo, orderNo: p.orderNo, amount: yuanText(p.amountFen), recordedAtIso: toIso(p.createdAt), recordedAt: shanghaiTime(p.createdAt), kind: p.kind, appliedBy: p.appliedBy ?? '',
 })
 const differenceView = (d: { statement: StatementRow, ours: PaymentRow }) => ({ statement: rowView(d.statement), ours: paymentView(d.ours) })
 const shown = <T, U>(rows: readonly T[], view: (row: T) => U) => ({ rows: rows.slice(0, ROWS_SHOWN).map(view), count: rows.length })

@@ -32,6 +32,7 @@ import { isUtf8 } from 'node:buffer'
 import { CsvError, parse } from 'csv-parse/sync'
 import iconv from 'iconv-lite'
 import { parseYuan } from '../../../domain/money.ts'
+import { parseShanghaiTime } from '../display.ts'
 
 export interface StatementRow {
   /** The line of the file the row starts on, from 1. */
@@ -274,38 +275,11 @@ function readRow (cells: string[], line: number, layout: Layout, fail: Fail): St
     bad('amount', `"${shown(amountText)}" is not a positive amount in yuan with at most two decimals`, `“${shown(amountText)}” 不是最多两位小数的正金额（元）`)
   }
   const timeText = cell('time')
-  const paidAt = timeText === null ? null : parseStatementTime(timeText)
+  const paidAt = timeText === null ? null : parseShanghaiTime(timeText)
   if (timeText !== null && paidAt === null) {
     bad('time', `"${shown(timeText)}" is not a time (YYYY-MM-DD HH:mm:ss in UTC+8, or ISO 8601 with an offset)`,
       `“${shown(timeText)}” 不是有效时间（YYYY-MM-DD HH:mm:ss，北京时间；或带时区的 ISO 8601）`)
   }
   if (!ok || amountFen === null || paidAt === null) return null
   return { line, gyyxOrderNo, orderNo, amountFen, paidAt }
-}
-
-const SHANGHAI_OFFSET_MINUTES = 8 * 60 // Asia/Shanghai has had no daylight saving since 1991
-const TIME = /^(\d{4})([-/])(\d{1,2})\2(\d{1,2})([T ])(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i
-
-/** Epoch ms of a statement time, or null. A `T` form needs its offset; a space form may have one. */
-export function parseStatementTime (value: string): number | null {
-  const m = TIME.exec(value)
-  if (m === null) return null
-  const [year, month, day, hour, minute, second] = [m[1], m[3], m[4], m[6], m[7], m[8] ?? '0'].map(Number)
-  const [separator, fraction, offset] = [m[5], m[9] ?? '', m[10]]
-  if (separator.toUpperCase() === 'T' && (offset === undefined || m[2] === '/')) return null
-  const local = Date.UTC(year, month - 1, day, hour, minute, second, Number(fraction.slice(0, 3).padEnd(3, '0')))
-  const back = new Date(local)
-  // Date.UTC silently rolls 2024-02-30 over into March, and 24:00 into the next day.
-  if (year < 1970 || back.getUTCFullYear() !== year || back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day ||
-    back.getUTCHours() !== hour || minute > 59 || second > 59) return null
-  let offsetMinutes = SHANGHAI_OFFSET_MINUTES
-  if (offset !== undefined && offset.toUpperCase() === 'Z') offsetMinutes = 0
-  else if (offset !== undefined) {
-    const digits = offset.slice(1).replace(':', '')
-    const hours = Number(digits.slice(0, 2))
-    const minutes = Number(digits.slice(2) || '0')
-    if (hours > 14 || minutes > 59) return null
-    offsetMinutes = (offset[0] === '-' ? -1 : 1) * (hours * 60 + minutes)
-  }
-  return local - offsetMinutes * 60_000
 }
