@@ -156,3 +156,32 @@ forEachDialect('retention', (dialect) => {
     }
   })
 })
+
+forEachDialect('retention keeps manual payments', (dialect) => {
+  test('when an operator applied a payment by hand long ago, then its callback-log row (signature manual) is never purged', async () => {
+    let now = T0
+    const t = await createTestApp(dialect, { clock: () => now })
+    try {
+      const order = await createOrder(t.app, { user_id: 'ret-manual' })
+      const outcome = await t.ctx.callbacks.applyManual({
+        orderNo: order.order,
+        gyyxOrderNo: 'PLAT-MANUAL-1',
+        amountFen: 3000,
+        platformTime: '',
+        note: 'lost callback',
+        operator: 'ops',
+        sourceIp: '127.0.0.1',
+        traceId: 'manual-trace',
+        audit: async () => {},
+      })
+      assert.equal(outcome, 'paid')
+      now = T0 + 3650 * DAY
+      await retentionOf(t, () => now).purgeExpired()
+      assert.deepEqual(await callbacksLeft(t), ['manual-trace:manual'])
+      const payment = await t.ctx.store.db.selectFrom('payments').select(['kind', 'applied_by']).executeTakeFirstOrThrow()
+      assert.deepEqual(payment, { kind: 'applied', applied_by: 'ops' })
+    } finally {
+      await t.close()
+    }
+  })
+})

@@ -4,17 +4,21 @@ import type { Executor } from '../../db/database.ts'
 // transaction holds locks across a batch, and two instances purging at once only repeat work.
 // The delete checks the condition again, so a row that changed in between stays.
 
+// The verdicts of callbacks whose signature did not hold; 'valid' ones and the payments operators
+// applied by hand ('manual') are kept for good.
+const UNVERIFIED = ['invalid', 'missing', 'not_checked']
+
 /** Deletes up to `limit` callback-log rows whose signature was not verified, received before `before`. */
 export async function deleteUnverifiedCallbacks (db: Executor, before: number, limit: number): Promise<number> {
-  // `< 'valid' or > 'valid'` rather than `<> 'valid'`: two ranges every database can read from the
-  // (signature, received_at) index, which keeps the verified rows (never purged) out of the scan.
+  // Three ranges every database reads from the (signature, received_at) index, which keeps the
+  // verified rows out of the scan.
   const unverified = db.selectFrom('callbacks').select('id')
-    .where((eb) => eb.or([eb('signature', '<', 'valid'), eb('signature', '>', 'valid')]))
+    .where('signature', 'in', UNVERIFIED)
     .where('received_at', '<', before)
   const ids = (await unverified.limit(limit).execute()).map((r) => r.id)
   if (ids.length === 0) return 0
   const result = await db.deleteFrom('callbacks')
-    .where('id', 'in', ids).where('signature', '<>', 'valid').where('received_at', '<', before)
+    .where('id', 'in', ids).where('signature', 'in', UNVERIFIED).where('received_at', '<', before)
     .executeTakeFirst()
   return Number(result.numDeletedRows)
 }
