@@ -3,7 +3,7 @@ import { responses, Yuan } from '../envelope.schemas.ts'
 
 const Text = (description: string) => Type.Optional(Type.String({ description }))
 
-// Documents the parameters; they are checked by the callback service in the contract's order
+// Documents the parameters; they are checked by the callback service in the documented order
 // (source, required fields, signType, sign, amount, timestamp), not by schema validation.
 const EXAMPLE = {
   game_order_no: '811-107552442731859968',
