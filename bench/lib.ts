@@ -26,20 +26,21 @@ export async function freePort (): Promise<number> {
 
 export interface ServerProcess {
   origin: string
+  pid: number
   /** Lines the server wrote (warnings and errors at LOG_LEVEL=warn). */
   output: string[]
   stop: () => Promise<void>
 }
 
 /**
- * Starts `node <args>` with PORT on a free port and waits until `readyPath` answers 200.
- * The child's output is kept (and its first lines echoed) so a failure can be explained.
+ * Starts `node <args>` (in `cwd`, by default this checkout) with PORT on a free port and waits until
+ * `readyPath` answers 200. The child's output is kept (and its first lines echoed) so a failure can be explained.
  */
-export async function startServer (name: string, args: string[], env: Record<string, string>, readyPath: string): Promise<ServerProcess> {
+export async function startServer (name: string, args: string[], env: Record<string, string>, readyPath: string, cwd = ROOT): Promise<ServerProcess> {
   const port = await freePort()
   const origin = `http://127.0.0.1:${port}`
   const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -76,6 +77,7 @@ export async function startServer (name: string, args: string[], env: Record<str
 
   return {
     origin,
+    pid: child.pid ?? 0,
     output,
     async stop () {
       if (exited) return
@@ -97,6 +99,18 @@ export interface LoadOptions {
   nextBody?: () => string
   /** At most this many requests in all (the pre-built bodies of a scenario). */
   limit?: number
+  /**
+   * Send the n-th body (from 0) with X-Request-Id: n, which the server echoes, and record which were
+   * answered 2xx and which not (LoadResult.outcomes).
+   */
+  requestIds?: boolean
+}
+
+/** What became of each numbered request: sent, answered 2xx, answered otherwise (id and status). */
+export interface Outcomes {
+  sent: number[]
+  ok: number[]
+  failed: Array<[number, number]>
 }
 
 export interface LoadResult {
@@ -112,6 +126,7 @@ export interface LoadResult {
   firstFailure: string | null
   /** The limit was reached before the duration ended. */
   exhausted: boolean
+  outcomes?: Outcomes
 }
 
 function percentile (sorted: Float64Array, p: number): number {
@@ -135,17 +150,28 @@ export async function load (opts: LoadOptions): Promise<LoadResult> {
   let latencies = new Float64Array(1 << 16)
   let count = 0
 
+  const outcomes: Outcomes | undefined = opts.requestIds ? { sent: [], ok: [], failed: [] } : undefined
   const request: Request = {
     method: opts.method,
     path: opts.path,
-    onResponse (status, body) {
+    onResponse (status, body, _context, headers) {
       if ((status < 200 || status > 299) && firstFailure === null) firstFailure = `${status} ${body.slice(0, 400)}`
+      const id = outcomes && Number(headers['X-Request-Id'] ?? headers['x-request-id'])
+      if (outcomes && Number.isInteger(id)) {
+        if (status >= 200 && status <= 299) outcomes.ok.push(id as number)
+        else outcomes.failed.push([id as number, status])
+      }
     },
   }
   const nextBody = opts.nextBody
   if (nextBody) {
     request.headers = { 'content-type': 'application/json' }
-    request.setupRequest = (req) => ({ ...req, body: nextBody() })
+    request.setupRequest = (req) => {
+      if (!outcomes) return { ...req, body: nextBody() }
+      const id = outcomes.sent.length
+      outcomes.sent.push(id)
+      return { ...req, headers: { 'content-type': 'application/json', 'x-request-id': String(id) }, body: nextBody() }
+    }
   }
 
   const startedAt = performance.now()
@@ -195,6 +221,7 @@ export async function load (opts: LoadOptions): Promise<LoadResult> {
     statusCodes,
     firstFailure,
     exhausted: count >= limit && elapsedMs < opts.durationMs,
+    outcomes,
   }
 }
 
@@ -209,9 +236,18 @@ export async function inParallel (concurrency: number, more: (started: number) =
 
 export type BenchDialect = 'sqlite' | 'postgres' | 'mysql'
 
-export const SERVER_URLS: Record<Exclude<BenchDialect, 'sqlite'>, string> = {
-  postgres: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/gamepay_bench',
-  mysql: process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/gamepay_bench',
+export const DEFAULT_BENCH_DATABASE = 'gamepay_bench'
+
+/**
+ * The benchmark's PostgreSQL or MySQL database: BENCH_PG_URL / BENCH_MYSQL_URL, else the local
+ * server's gamepay_bench; `name` names another database on the same server.
+ */
+export function benchDatabaseUrl (dialect: Exclude<BenchDialect, 'sqlite'>, name?: string): string {
+  const url = new URL(dialect === 'postgres'
+    ? process.env.BENCH_PG_URL ?? `postgres://postgres@127.0.0.1:5432/${DEFAULT_BENCH_DATABASE}`
+    : process.env.BENCH_MYSQL_URL ?? `mysql://root@127.0.0.1:3306/${DEFAULT_BENCH_DATABASE}`)
+  if (name !== undefined) url.pathname = `/${name}`
+  return url.toString()
 }
 
 /** Creates the benchmark database when missing (PostgreSQL, MySQL/MariaDB). */
@@ -266,10 +302,10 @@ export function machine () {
   }
 }
 
-/** A fresh database for one run: a new SQLite file, or the bench database with its tables dropped. */
-export async function freshBenchDatabase (db: BenchDialect, dir: string): Promise<string> {
+/** A fresh database for one run: a new SQLite file in `dir`, or the bench database (benchDatabaseUrl) with its tables dropped. */
+export async function freshBenchDatabase (db: BenchDialect, dir: string, name?: string): Promise<string> {
   if (db === 'sqlite') return `sqlite:${join(dir, 'bench.db')}`
-  const url = SERVER_URLS[db]
+  const url = benchDatabaseUrl(db, name)
   await ensureDatabase(db, url)
   const admin = connect(url)
   try {

@@ -1,47 +1,83 @@
-// Load benchmark of the public API against a real server process (never part of `npm test`).
+// Load benchmark of gamepay's hot paths against a ceiling (never part of `npm test`).
 //
-//   npm run bench -- [--duration 10] [--connections 10] [--db sqlite|postgres|mysql] [--only goods,callback]
+//   npm run bench -- [--db sqlite,postgres,mysql] [--only goods,create-order,callback,verification]
+//                    [--rounds 3] [--duration 10] [--connections 50] [--workers N] [--gamepay-dir DIR] [--profile]
 //
-// Each scenario runs for a bounded time against `node bin/gamepay.js serve` on a fresh
-// database (PostgreSQL/MySQL: the gamepay_bench database, its tables dropped first), and the
-// writes are checked against the database afterwards. Prints one line per scenario and a
-// markdown table for the README.
-import { mkdtempSync, rmSync } from 'node:fs'
+// For each database and hot path, two servers run side by side on a fresh database: gamepay
+// (`node bin/gamepay.js serve`, NODE_ENV=production) and the ceiling (bench/ceiling/server.ts: the
+// same framework, schemas, driver and durability doing only the statements the request cannot do
+// without). Rounds alternate ceiling, gamepay, ceiling, gamepay… each with new bodies and orders,
+// so a machine busy with something else weighs on both alike. Each round is followed by a check
+// of the database against every answer. Prints each round, then the medians as a markdown table.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import { sql } from 'kysely'
 import { connect, type Store } from '../src/db/connect.ts'
+import { runLoad, wrkInstalled, type GeneratorName, type LoadRun } from './generator.ts'
 import {
-  databaseVersion, freshBenchDatabase, inParallel, load, machine, startServer,
-  type BenchDialect, type LoadOptions, type LoadResult, type ServerProcess,
+  DEFAULT_BENCH_DATABASE, databaseVersion, freshBenchDatabase, machine, ROOT, startServer, type BenchDialect, type ServerProcess,
 } from './lib.ts'
-import { callbackBody, createOrders, GOODS, SECRET } from './payments.ts'
+import { SECRET } from './payments.ts'
+import { cpuSeconds, fileSystemOf, peakRssMb, processTree } from './procstat.ts'
+import { selfTimes } from './profile.ts'
+import { BENCH_GOODS, PATHS, prepareRound, type HotPath } from './scenarios.ts'
 
-const SCENARIOS = {
-  baseline: 'baseline: bare Fastify GET',
-  goods: 'GET /api/pay/goods?id=1',
-  'create-order': 'POST /api/pay/create-order',
-  callback: 'POST /api/pay/callback',
-  verification: 'POST /api/pay/verification',
-} as const
-type Scenario = keyof typeof SCENARIOS
+const DIALECTS: BenchDialect[] = ['sqlite', 'postgres', 'mysql']
+const DIALECT_NAMES: Record<BenchDialect, string> = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MariaDB' }
+const SERVERS = ['ceiling', 'gamepay'] as const
+type ServerName = typeof SERVERS[number]
 
 const USAGE = `npm run bench -- [options]
-  --duration N       seconds per scenario (default 10)
-  --connections N    concurrent connections (default 10)
-  --db D             sqlite (default), postgres or mysql
-  --only S[,S...]    run only these scenarios: ${Object.keys(SCENARIOS).join(', ')}`
+Each hot path on each database: gamepay against a ceiling server (the same framework, driver and
+durability doing only the essential statements), in alternating rounds, each checked against the database.
+  --db D[,D...]        ${DIALECTS.join(', ')} (default all three)
+  --only P[,P...]      ${Object.keys(PATHS).join(', ')} (default all)
+  --rounds N           rounds per server (default 3): ceiling, gamepay, ceiling, gamepay, ...
+  --duration N         seconds per round (default 10)
+  --connections N      concurrent connections (default 50)
+  --workers N          start gamepay with WORKERS=N (or auto); SQLite, which gamepay serves from one
+                       process only, runs without it
+  --gamepay-dir DIR    run gamepay from that checkout's bin/gamepay.js (default this one), built first
+  --profile            run gamepay under node --cpu-prof and print its top 25 functions by self time
+  --ceiling-group-commit
+                       SQLite ceiling: the requests of one event-loop turn share one commit
+                       (default: a commit, so an fsync, per request)
+  --db-name NAME       PostgreSQL/MariaDB database to drop and fill (default ${DEFAULT_BENCH_DATABASE}, or the
+                       one in BENCH_PG_URL / BENCH_MYSQL_URL)
+  --generator G        wrk (the default when /usr/bin/wrk is installed) or autocannon
+  --threads N          wrk threads (default 1)
+Load stays on 127.0.0.1; each round lasts --duration, plus the preparation of its orders.`
+
+// Failures explained by their message alone: no stack trace.
+class UsageError extends Error {}
+class ConsistencyError extends Error {}
+
+function list<T extends string> (name: string, raw: string[] | undefined, all: readonly T[]): T[] {
+  const given = (raw ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)
+  for (const s of given) if (!all.includes(s as T)) throw new UsageError(`--${name}: unknown "${s}"; one of ${all.join(', ')}`)
+  return all.filter((s) => given.length === 0 || given.includes(s))
+}
 
 function options () {
   let parsed
   try {
     parsed = parseArgs({
       options: {
-        duration: { type: 'string', default: '10' },
-        connections: { type: 'string', default: '10' },
-        db: { type: 'string', default: 'sqlite' },
+        db: { type: 'string', multiple: true },
         only: { type: 'string', multiple: true },
+        rounds: { type: 'string', default: '3' },
+        duration: { type: 'string', default: '10' },
+        connections: { type: 'string', default: '50' },
+        workers: { type: 'string' },
+        'gamepay-dir': { type: 'string' },
+        profile: { type: 'boolean', default: false },
+        'ceiling-group-commit': { type: 'boolean', default: false },
+        'db-name': { type: 'string' },
+        generator: { type: 'string' },
+        threads: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -53,183 +89,249 @@ function options () {
     console.log(USAGE)
     process.exit(0)
   }
-  const positive = (name: string, raw: string, max: number) => {
+  const whole = (name: string, raw: string, max: number) => {
     const n = Number(raw)
     if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}, got "${raw}"`)
     return n
   }
-  const db = values.db as BenchDialect
-  if (!['sqlite', 'postgres', 'mysql'].includes(db)) throw new UsageError(`--db must be sqlite, postgres or mysql, got "${values.db}"`)
-  const only = (values.only ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)
-  for (const s of only) if (!Object.hasOwn(SCENARIOS, s)) throw new UsageError(`--only: unknown scenario "${s}"; one of ${Object.keys(SCENARIOS).join(', ')}`)
-  const scenarios = (Object.keys(SCENARIOS) as Scenario[]).filter((s) => only.length === 0 || only.includes(s))
+  const generator = (values.generator ?? (wrkInstalled() ? 'wrk' : 'autocannon')) as GeneratorName
+  if (generator !== 'wrk' && generator !== 'autocannon') throw new UsageError(`--generator must be wrk or autocannon, got "${generator}"`)
+  if (generator === 'wrk' && !wrkInstalled()) throw new UsageError('--generator wrk: /usr/bin/wrk is not installed (apt-get install wrk)')
+  const dbName = values['db-name']
+  if (dbName !== undefined && !/^[A-Za-z0-9_]+$/.test(dbName)) throw new UsageError(`--db-name must be letters, digits and _, got "${dbName}"`)
+  const gamepayDir = resolve(values['gamepay-dir'] ?? ROOT)
+  if (!existsSync(join(gamepayDir, 'bin', 'gamepay.js'))) throw new UsageError(`--gamepay-dir: ${gamepayDir}/bin/gamepay.js not found`)
   return {
-    durationMs: positive('duration', values.duration, 3600) * 1000,
-    connections: positive('connections', values.connections, 1000),
-    db,
-    scenarios,
+    dbs: list('db', values.db, DIALECTS),
+    paths: list('only', values.only, Object.keys(PATHS) as HotPath[]),
+    rounds: whole('rounds', values.rounds, 20),
+    durationMs: whole('duration', values.duration, 600) * 1000,
+    connections: whole('connections', values.connections, 1000),
+    workers: values.workers === undefined ? null : values.workers === 'auto' ? 'auto' : String(whole('workers', values.workers, 256)),
+    threads: whole('threads', values.threads, 16),
+    gamepayDir,
+    profile: values.profile,
+    ceilingGroupCommit: values['ceiling-group-commit'],
+    dbName,
+    generator,
   }
 }
+type Options = ReturnType<typeof options>
 
-interface Row { scenario: Scenario, result: LoadResult, check?: string }
-
-const fmt = (n: number, digits = 2) => n.toFixed(digits)
-
-function report (scenario: Scenario, r: LoadResult, check?: string) {
-  console.log(`${scenario.padEnd(13)} ${fmt(r.reqPerSec, 1).padStart(9)} req/s  p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  non-2xx ${r.non2xx}  errors ${r.errors}` +
-    `  (${r.completed} requests in ${fmt(r.elapsedS)} s)`)
-  if (r.non2xx > 0) console.log(`  status codes: ${JSON.stringify(r.statusCodes)}; first failure: ${r.firstFailure}`)
-  if (r.exhausted) console.log('  note: every prepared request was sent before the duration was up')
-  if (check) console.log(`  ${check}`)
+interface Measured {
+  path: HotPath
+  db: BenchDialect
+  server: ServerName
+  run: LoadRun
+  serverCpuS: number
+  rssMb: number
+  check?: { ok: boolean, detail: string }
 }
 
-const count = async (query: Promise<{ n: unknown } | undefined>) => Number((await query)?.n ?? 0)
+const fmt = (n: number, digits = 2) => n.toFixed(digits)
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+const share = (cpuS: number, wallS: number) => `${fmt((100 * cpuS) / wallS, 0)}%`
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
 
-// Failures explained by their message alone: no stack trace.
-class ConsistencyError extends Error {}
-class UsageError extends Error {}
+// First guess of a round's requests per second, to size its bodies and orders (a server's first
+// round: this or the ceiling's rate, whichever is higher); later rounds are sized by the server's
+// fastest round so far, and a round that used them all up runs again with more.
+const FIRST_GUESS: Record<HotPath, number> = { goods: 0, 'create-order': 10_000, callback: 4_000, verification: 6_000 }
+const SIZE_MARGIN = 2
+const RETRY_FACTOR = 2.5
+const ATTEMPTS = 3
 
 async function main () {
   const opts = options()
-  const { durationMs, connections, db } = opts
-  const base = { connections, durationMs }
-  const rows: Row[] = []
-  const failures: string[] = []
+  const tmp = mkdtempSync(join(tmpdir(), 'gamepay-bench-'))
   const servers: ServerProcess[] = []
   const stopAll = () => Promise.all(servers.splice(0).map((s) => s.stop()))
   process.once('SIGINT', () => { stopAll().finally(() => process.exit(130)) })
+  const measured: Measured[] = []
+  const failures: string[] = []
+  const profiles: Array<{ path: HotPath, db: BenchDialect, dir: string }> = []
+  const versions: string[] = []
+  try {
+    buildCheckout(opts.gamepayDir)
+    const goodsFile = join(tmp, 'goods.json')
+    writeFileSync(goodsFile, JSON.stringify(BENCH_GOODS))
+    const m = machine()
+    console.log(`gamepay bench: ${opts.paths.join(', ')} on ${opts.dbs.join(', ')}; ${plural(opts.rounds, 'round')} of ${opts.durationMs / 1000} s per server, ` +
+      `${opts.connections} connections, ${opts.generator}${opts.generator === 'wrk' ? ` (${plural(opts.threads, 'thread')})` : ''}; ` +
+      `gamepay from ${opts.gamepayDir}${opts.workers ? ` with WORKERS=${opts.workers}` : ''}` +
+      `${opts.ceilingGroupCommit && opts.dbs.includes('sqlite') ? '; SQLite ceiling with group commit' : ''}; ${m.cpu}, ${m.cores} cores`)
 
-  console.log(`gamepay bench: ${opts.scenarios.join(', ')}; ${durationMs / 1000} s each, ${connections} connections, database ${db}`)
-
-  if (opts.scenarios.includes('baseline')) {
-    const server = await startServer('baseline', ['--import', 'tsx', 'bench/baseline-server.ts'], {}, '/')
-    servers.push(server)
-    try {
-      const result = await load({ ...base, origin: server.origin, method: 'GET', path: '/' })
-      rows.push({ scenario: 'baseline', result })
-      report('baseline', result)
-    } finally {
-      await stopAll()
-    }
-  }
-
-  const serviceScenarios = opts.scenarios.filter((s) => s !== 'baseline')
-  let dbVersion = db as string
-  if (serviceScenarios.length > 0) {
-    const tmp = mkdtempSync(join(tmpdir(), 'gamepay-bench-'))
-    const url = await freshBenchDatabase(db, tmp)
-
-    const server = await startServer('gamepay', ['bin/gamepay.js', 'serve'], { DATABASE_URL: url, CALLBACK_SECRET: SECRET, LOG_LEVEL: 'warn' }, '/readyz')
-    servers.push(server)
-    // The benchmark's own connection, for the checks: the service has migrated the schema by now.
-    const store: Store = connect(url)
-    try {
-      dbVersion = await databaseVersion(store)
-      for (const scenario of serviceScenarios) {
-        const row = await runScenario(scenario, server.origin, store, base)
-        rows.push(row)
-        report(scenario, row.result, row.check)
-        if (row.check?.startsWith('consistency: FAILED')) failures.push(`${scenario}: ${row.check}`)
-      }
-    } finally {
-      await store.close()
-      await stopAll()
-      rmSync(tmp, { recursive: true, force: true })
-    }
-  }
-
-  printTable(rows, { durationMs, connections, dbVersion, db })
-  if (failures.length > 0) throw new ConsistencyError(`the database disagrees with the responses:\n  ${failures.join('\n  ')}`)
-}
-
-async function runScenario (scenario: Exclude<Scenario, 'baseline'>, origin: string, store: Store, base: Pick<LoadOptions, 'connections' | 'durationMs'>): Promise<Row> {
-  const { db } = store
-  switch (scenario) {
-    case 'goods':
-      return { scenario, result: await load({ ...base, origin, method: 'GET', path: '/api/pay/goods?id=1' }) }
-
-    case 'create-order': {
-      // A new user per request, so each one creates an order (no open order is reused).
-      let next = 0
-      const result = await load({
-        ...base,
-        origin,
-        method: 'POST',
-        path: '/api/pay/create-order',
-        nextBody: () => JSON.stringify({ user_id: `bench-co-${next++}`, ...GOODS }),
-      })
-      const stored = await count(db.selectFrom('orders').select((eb) => eb.fn.countAll().as('n')).where('user_id', 'like', 'bench-co-%').executeTakeFirst())
-      return { scenario, result, check: verdict(stored === result.ok, `${stored} orders stored, ${result.ok} 2xx responses`) }
-    }
-
-    case 'callback': {
-      // Enough unpaid orders for the whole duration: creating one costs about as much as paying
-      // it, so creating for twice the duration leaves a margin (a run that still uses them all
-      // says so). Bodies are signed beforehand so the load run measures the service, not the signing.
-      const prepStarted = Date.now()
-      const orders = await createOrders(origin, 'bench-cb-', Math.max(2 * base.connections, 16),
-        (n) => n >= 200_000 || Date.now() - prepStarted > base.durationMs * 2)
-      console.log(`  prepared ${orders.length} unpaid orders in ${fmt((Date.now() - prepStarted) / 1000)} s`)
-      const bodies = orders.map((o, i) => callbackBody(o, `BCB${Date.now()}x${i}`))
-      let sent = 0
-      const result = await load({ ...base, origin, method: 'POST', path: '/api/pay/callback', limit: bodies.length, nextBody: () => bodies[sent++] })
-      const paid = await count(db.selectFrom('orders').select((eb) => eb.fn.countAll().as('n'))
-        .where('user_id', 'like', 'bench-cb-%').where('status', '=', 'paid').executeTakeFirst())
-      const payments = await count(db.selectFrom('payments').select((eb) => eb.fn.countAll().as('n')).where('gyyx_order_no', 'like', 'BCB%').executeTakeFirst())
-      return {
-        scenario,
-        result,
-        check: verdict(paid === result.ok && payments === result.ok && sent <= bodies.length,
-          `${paid} paid orders, ${payments} payments, ${result.ok} 2xx callbacks (${sent} sent)`),
+    for (const db of opts.dbs) {
+      if (db === 'sqlite' && opts.workers) console.log(`sqlite: gamepay runs as one process (WORKERS=${opts.workers} is for PostgreSQL and MariaDB)`)
+      const url = await freshBenchDatabase(db, tmp, opts.dbName)
+      const env = { DATABASE_URL: url, CALLBACK_SECRET: SECRET, GOODS_SEED: goodsFile, NODE_ENV: 'production', LOG_LEVEL: 'warn' }
+      migrate(opts.gamepayDir, env)
+      const store = connect(url)
+      try {
+        versions.push(await databaseVersion(store) + (db === 'sqlite' ? ` (file on ${fileSystemOf(tmp)})` : ` (database ${new URL(url).pathname.slice(1)})`))
+        for (const path of opts.paths) {
+          const profileDir = opts.profile ? join(tmp, `profile-${db}-${path}`) : null
+          if (profileDir) mkdirSync(profileDir)
+          const ceiling = await startServer('ceiling', ['--import', 'tsx', 'bench/ceiling/server.ts'],
+            { ...env, CEILING_GROUP_COMMIT: opts.ceilingGroupCommit ? '1' : '0' }, '/readyz')
+          servers.push(ceiling)
+          const workers = db === 'sqlite' ? null : opts.workers
+          const gamepay = await startServer('gamepay', [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'bin/gamepay.js', 'serve'],
+            // WORKERS always set, so one exported in the shell does not slip in.
+            { ...env, WORKERS: workers ?? '1' }, '/readyz', opts.gamepayDir)
+          servers.push(gamepay)
+          try {
+            // Each server's fastest round so far sizes its next one.
+            const fastest: Partial<Record<ServerName, number>> = {}
+            for (let round = 1; round <= opts.rounds; round++) {
+              for (const name of SERVERS) {
+                const rate = fastest[name] ?? Math.max(FIRST_GUESS[path], fastest.ceiling ?? 0)
+                const { result, rateSeen } = await measureRound({ opts, tmp, store, failures }, path, db, name, name === 'ceiling' ? ceiling : gamepay, round, rate)
+                fastest[name] = Math.max(fastest[name] ?? 0, rateSeen)
+                measured.push(result)
+              }
+            }
+          } finally {
+            await stopAll()
+          }
+          if (profileDir) profiles.push({ path, db, dir: profileDir })
+        }
+      } finally {
+        await store.close()
       }
     }
 
-    case 'verification': {
-      let paid = (await db.selectFrom('orders').select(['order_no', 'user_id']).where('status', '=', 'paid').limit(5000).execute())
-        .map((r) => ({ order: r.order_no, user: r.user_id }))
-      if (paid.length < 100) paid = paid.concat(await preparePaidOrders(origin, store, base.connections))
-      const bodies = paid.map((o) => JSON.stringify({ user_id: o.user, item: GOODS.item, item_id: GOODS.item_id, order: o.order }))
-      const before = await sumVerifyCount(store)
-      let next = 0
-      const result = await load({ ...base, origin, method: 'POST', path: '/api/pay/verification', nextBody: () => bodies[next++ % bodies.length] })
-      const counted = (await sumVerifyCount(store)) - before
-      return { scenario, result, check: verdict(counted === result.ok, `verify_count grew by ${counted}, ${result.ok} 2xx responses over ${bodies.length} paid orders`) }
-    }
+    printTable(measured, opts)
+    console.log('')
+    console.log(`${m.cpu}, ${m.cores} cores, Node ${m.node}; ${versions.join('; ')}. ${opts.generator} on the same machine, ` +
+      `${opts.durationMs / 1000} s per round, ${opts.connections} connections; medians of ${plural(opts.rounds, 'round')}.`)
+    for (const p of profiles) printProfile(p.path, p.db, p.dir)
+  } finally {
+    await stopAll()
+    rmSync(tmp, { recursive: true, force: true })
+  }
+  if (failures.length > 0) throw new ConsistencyError(`the database disagrees with the answers:\n  ${failures.join('\n  ')}`)
+}
+
+/** gamepay runs from the checkout's dist/, built here from its sources (a no-op when they have not changed). */
+function buildCheckout (dir: string) {
+  if (!existsSync(join(dir, 'node_modules'))) throw new UsageError(`--gamepay-dir: ${dir} has no node_modules; run npm ci there first`)
+  // As the test runner builds: a type error is the type-check's to report, not a reason to measure nothing.
+  const built = spawnSync(process.execPath, ['scripts/build.js', '--allow-type-errors'], { cwd: dir, stdio: 'inherit' })
+  if (built.status !== 0) throw new Error(`building ${dir} failed (node scripts/build.js ended with ${built.status})`)
+}
+
+/** The tables, from gamepay's own migrations, before either server starts. */
+function migrate (dir: string, env: Record<string, string>) {
+  const run = spawnSync(process.execPath, ['bin/gamepay.js', 'migrate'], { cwd: dir, env: { ...process.env, ...env }, encoding: 'utf8' })
+  if (run.status !== 0) throw new Error(`gamepay migrate failed (${run.status}):\n${run.stdout}${run.stderr}`)
+}
+
+interface Bench {
+  opts: Options
+  /** Where wrk's bodies and results go. */
+  tmp: string
+  /** The benchmark's own connection, for the orders it prepares and the checks. */
+  store: Store
+  /** Checks that failed, every attempt's. */
+  failures: string[]
+}
+
+/** One round of one server: bodies and orders prepared, the load, the check (again with more bodies when they ran out). */
+async function measureRound ({ opts, tmp, store, failures }: Bench, path: HotPath, db: BenchDialect, name: ServerName, server: ServerProcess,
+  round: number, rate: number): Promise<{ result: Measured, rateSeen: number }> {
+  const durationS = opts.durationMs / 1000
+  let count = Math.ceil(rate * durationS * SIZE_MARGIN) + 1000
+  // An attempt that ran out of requests still tells (at least) how fast the server went.
+  let rateSeen = 0
+  for (let attempt = 0; ; attempt++) {
+    // Unique per round, server and attempt: the rows each round made are told apart by it.
+    const tag = `${path.slice(0, 2)}${round}${name[0]}${attempt}`
+    const prepStarted = performance.now()
+    const prepared = await prepareRound(path, store, tag, count)
+    const prepS = (performance.now() - prepStarted) / 1000
+    const pids = processTree(server.pid)
+    const cpuBefore = cpuSeconds(pids)
+    const run = await runLoad(opts.generator, {
+      origin: server.origin,
+      path: PATHS[path].url,
+      durationMs: opts.durationMs,
+      connections: opts.connections,
+      threads: opts.threads,
+      bodies: prepared.bodies,
+      dir: tmp,
+    })
+    const serverCpuS = cpuSeconds(pids) - cpuBefore
+    // Requests the generator left in flight finish on the server before the database is read.
+    await quiesce(pids)
+    const rssMb = peakRssMb(processTree(server.pid))
+    const check = prepared.check && run.outcomes ? await prepared.check(run.outcomes) : undefined
+    if (check && !check.ok) failures.push(`${db} ${path} ${name} round ${round}: ${check.detail}`)
+    const result: Measured = { path, db, server: name, run, serverCpuS, rssMb, check }
+    report(result, round, opts.rounds, prepared.bodies ? `${count} ${path === 'create-order' ? 'bodies' : 'orders'} in ${fmt(prepS, 1)} s` : '')
+    rateSeen = Math.max(rateSeen, run.reqPerSec)
+    if (!run.exhausted || attempt + 1 >= ATTEMPTS) return { result, rateSeen }
+    count = Math.ceil(count * RETRY_FACTOR)
+    console.log(`  every prepared request was sent before the round ended: again with ${count}`)
   }
 }
 
-function verdict (ok: boolean, detail: string) {
-  return `consistency: ${ok ? 'ok' : 'FAILED'} (${detail})`
+/** Waits until the processes have used no CPU for 200 ms (at most 5 s). */
+async function quiesce (pids: number[]) {
+  const until = performance.now() + 5000
+  let last = cpuSeconds(pids)
+  let still = 0
+  while (still < 2 && performance.now() < until) {
+    await sleep(100)
+    const now = cpuSeconds(pids)
+    still = now === last ? still + 1 : 0
+    last = now
+  }
 }
 
-async function sumVerifyCount (store: Store) {
-  return count(store.db.selectFrom('orders').select(sql<string>`coalesce(sum(verify_count), 0)`.as('n')).executeTakeFirst())
+function report (m: Measured, round: number, rounds: number, prepared: string) {
+  const r = m.run
+  console.log(`${m.db.padEnd(8)} ${m.path.padEnd(12)} ${round}/${rounds} ${m.server.padEnd(7)} ${fmt(r.reqPerSec, 0).padStart(7)} req/s  ` +
+    `p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  non-2xx ${r.non2xx}  errors ${r.errors}  | server CPU ${share(m.serverCpuS, r.elapsedS)} ` +
+    `RSS ${fmt(m.rssMb, 0)} MB | ${r.generator} CPU ${share(r.generatorCpuS, r.elapsedS)}` + (prepared ? ` | ${prepared}` : ''))
+  if (r.non2xx > 0) console.log(`  status codes: ${JSON.stringify(r.statusCodes)}; first failure: ${r.firstFailure}`)
+  if (m.check) console.log(`  check ${m.check.ok ? 'ok' : 'FAILED'}: ${m.check.detail}`)
 }
 
-/** 200 orders created and paid over HTTP, for a verification run without a callback run before it. */
-async function preparePaidOrders (origin: string, store: Store, lanes: number) {
-  const orders = await createOrders(origin, 'bench-vf-', lanes, (n) => n >= 200)
-  await inParallel(lanes, (n) => n < orders.length, async (i) => {
-    const res = await fetch(`${origin}/api/pay/callback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: callbackBody(orders[i], `BVF${Date.now()}x${i}`) })
-    if (res.status !== 200) throw new Error(`callback answered ${res.status}: ${await res.text()}`)
-  })
-  return orders
-}
-
-function printTable (rows: Row[], ctx: { durationMs: number, connections: number, dbVersion: string, db: BenchDialect }) {
+function printTable (measured: Measured[], opts: Options) {
+  const rows: string[] = []
+  for (const path of opts.paths) {
+    for (const db of opts.dbs) {
+      const of = (server: ServerName) => measured.filter((m) => m.path === path && m.db === db && m.server === server)
+      const g = of('gamepay')
+      const c = of('ceiling')
+      if (g.length === 0 || c.length === 0) continue
+      const med = (ms: Measured[], f: (m: Measured) => number) => median(ms.map(f))
+      const rps = (ms: Measured[]) => med(ms, (m) => m.run.reqPerSec)
+      const latency = (ms: Measured[]) => `${fmt(med(ms, (m) => m.run.p50))} / ${fmt(med(ms, (m) => m.run.p99))}`
+      const cpu = (ms: Measured[], f: (m: Measured) => number) => `${fmt(med(ms, (m) => (100 * f(m)) / m.run.elapsedS), 0)}%`
+      rows.push(`| ${path} | ${DIALECT_NAMES[db]} | ${fmt(rps(g), 0)} | ${fmt(rps(c), 0)} | ${fmt(rps(g) / rps(c))} | ${latency(g)} | ${latency(c)} | ` +
+        `${fmt(Math.max(...g.map((m) => m.rssMb)), 0)} | ${cpu(g, (m) => m.run.generatorCpuS)} / ${cpu(c, (m) => m.run.generatorCpuS)} | ` +
+        `${cpu(g, (m) => m.serverCpuS)} / ${cpu(c, (m) => m.serverCpuS)} |`)
+    }
+  }
   if (rows.length === 0) return
-  const m = machine()
-  const lines = [
-    '| scenario | req/s | p50 ms | p99 ms | non-2xx | errors |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...rows.map(({ scenario, result: r }) =>
-      `| ${SCENARIOS[scenario]} | ${fmt(r.reqPerSec, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.non2xx} | ${r.errors} |`),
-  ]
   console.log('')
-  console.log(lines.join('\n'))
+  console.log('| path | db | gamepay req/s | ceiling req/s | ratio | gamepay p50/p99 ms | ceiling p50/p99 ms | gamepay RSS max MB | generator CPU (g / c) | server CPU (g / c) |')
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+  for (const row of rows) console.log(row)
+}
+
+function printProfile (path: HotPath, db: BenchDialect, dir: string) {
+  const { functions, busyMs, files } = selfTimes(dir)
   console.log('')
-  console.log(`${m.cpu}, ${m.cores} cores, Node ${m.node}, database ${ctx.dbVersion}; ` +
-    `${ctx.durationMs / 1000} s per scenario, ${ctx.connections} connections, autocannon on the same machine.`)
+  console.log(`gamepay CPU profile, ${path} on ${DIALECT_NAMES[db]} (${files === 1 ? '1 process' : `${files} processes`}, ${fmt(busyMs / 1000, 1)} s busy; ` +
+    'the whole life of the server, start-up and preparation included): top 25 by self time')
+  for (const f of functions.slice(0, 25)) console.log(`${fmt(f.ms, 0).padStart(8)} ms ${fmt((100 * f.ms) / busyMs, 1).padStart(5)}%  ${f.name}`)
 }
 
 main().catch((err: unknown) => {
