@@ -3,6 +3,7 @@ import { ConfigError, type Config } from './config.ts'
 import { connect, type Store } from './db/connect.ts'
 import { migrateToLatest } from './db/migrate.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
+import { createCatalogCache, type CatalogCache } from './modules/goods/catalog-cache.ts'
 import { DEMO_CATALOG, importCatalog, readCatalogFile } from './modules/goods/goods.service.ts'
 import { createRetention } from './modules/maintenance/retention.ts'
 import { startDeliveryLoop, type DeliveryLoop } from './modules/notifications/delivery-loop.ts'
@@ -16,6 +17,8 @@ export interface AppContext {
   store: Store
   ids: OrderNumbers
   clock: () => number
+  /** GET /api/pay/goods reads through it; never used to charge. */
+  catalog: CatalogCache
   orders: OrderService
   callbacks: CallbackService
   metrics: Metrics
@@ -35,6 +38,8 @@ export interface ContextOptions {
    */
   deliverMs?: number
   log?: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
+  /** The goods lookup's cache: the version check's interval, and LISTEN on PostgreSQL or not. */
+  catalog?: { checkMs?: number, listen?: boolean, heartbeatMs?: number }
 }
 
 /** The GOODS_SEED catalog; a file that cannot be read or parsed stops the start naming the variable. */
@@ -51,13 +56,17 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
   const clock = opts.clock ?? Date.now
   const store = connect(config.databaseUrl, { poolSize: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs })
   let ids: OrderNumbers | undefined
+  let catalog: CatalogCache | undefined
   try {
     await migrateToLatest(store)
+    // Before the seed, so that the seed's changes reach the other instances over Redis too.
+    catalog = await createCatalogCache({ store, databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, ...opts.catalog })
     if (config.goodsSeed) await importCatalog(store, readGoodsSeed(config.goodsSeed), clock())
     else if (!config.production) await importCatalog(store, DEMO_CATALOG, clock(), false)
     // Order numbers and worker-id leases follow the real clock, whatever clock the orders' times use.
     ids = await startOrderNumbers(store, { prefix: config.orderPrefix, fixedWorkerId: config.workerId, leaseTtlMs: config.workerLeaseTtlMs })
   } catch (err) {
+    await catalog?.close()
     await store.close()
     throw err
   }
@@ -113,11 +122,13 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
   }
 
   const heldIds = ids
+  const heldCatalog = catalog
   return {
     config,
     store,
     ids: heldIds,
     clock,
+    catalog: heldCatalog,
     orders,
     callbacks,
     metrics,
@@ -127,6 +138,7 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
       // In-flight deliveries are interrupted and recorded before the database goes.
       await delivery?.close()
       await heldIds.close()
+      await heldCatalog.close()
       await store.close()
     },
   }

@@ -4,6 +4,7 @@ import { init } from './migrations/001_init.ts'
 import { exactStringsRetention } from './migrations/002_exact_strings_retention.ts'
 import { notifications } from './migrations/003_notifications.ts'
 import { consoleTables } from './migrations/004_console.ts'
+import { catalogVersion } from './migrations/005_catalog_version.ts'
 
 // Versioned migrations, applied in name order. Kysely's migrator takes a lock on PostgreSQL and
 // MySQL, so several instances starting at once apply each migration once.
@@ -13,6 +14,7 @@ function provider (store: Store): MigrationProvider {
     '002_exact_strings_retention': exactStringsRetention(store.caps.name),
     '003_notifications': notifications(store.caps.name),
     '004_console': consoleTables(store.caps.name),
+    '005_catalog_version': catalogVersion(store.caps.name),
   }
   return { getMigrations: async () => migrations }
 }

@@ -101,11 +101,20 @@ forEachDialect('goods lookup', (dialect) => {
       }
     })
 
-    test('when an operator changes a price in the database, then goods answers the current price', async () => {
+    test('when an operator changes a price in the database by hand, then goods answers the current price once the cache learns of it (NOTIFY, or the version check)', async () => {
+      const priceOf = async () => (await goods(t, '?id=3')).body.data.single_pric as number
       await t.ctx.store.db.updateTable('goods').set({ price_fen: 3300 }).where('id', '=', 3).execute()
-      const res = await goods(t, '?id=3')
-      assert.equal(res.body.data.single_pric, 33)
-      await t.ctx.store.db.updateTable('goods').set({ price_fen: 600 }).where('id', '=', 3).execute()
+      try {
+        // The change reaches the cache asynchronously (within the version check's interval): bounded, not timed.
+        const deadline = Date.now() + 10_000
+        while (await priceOf() !== 33) {
+          if (Date.now() > deadline) assert.fail('goods still answer the old price after 10 s')
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        assert.equal(Number((await goodsRow(t, 3)).price_fen), 3300)
+      } finally {
+        await t.ctx.store.db.updateTable('goods').set({ price_fen: 600 }).where('id', '=', 3).execute()
+      }
     })
   })
 

@@ -25,6 +25,12 @@ export async function findGoodsById (db: Executor, id: number): Promise<Goods | 
   return row && toGoods(row)
 }
 
+/** The whole catalog: a few rows to a few thousand, read at once by the goods cache. */
+export async function findAllGoods (db: Executor): Promise<Goods[]> {
+  const rows = await db.selectFrom('goods').select(columns).execute()
+  return rows.map(toGoods)
+}
+
 export async function findGoodsByItem (db: Executor, item: string): Promise<Goods | undefined> {
   const row = await db.selectFrom('goods').select(columns).where('item', '=', item).executeTakeFirst()
   return row && toGoods(row)

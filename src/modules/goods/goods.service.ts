@@ -3,14 +3,8 @@ import { parseYuan } from '../../domain/money.ts'
 import { AppError } from '../../errors.ts'
 import type { Store } from '../../db/connect.ts'
 import type { Executor } from '../../db/database.ts'
+import { catalogChanged } from './catalog-cache.ts'
 import { findGoodsById, findGoodsByItem, saveGoods, type Goods } from './goods.repository.ts'
-
-/** One goods by id, on sale or not (GET /api/pay/goods). */
-export async function getGoods (db: Executor, id: number): Promise<Goods> {
-  const goods = await findGoodsById(db, id)
-  if (!goods) throw new AppError('GOODS_NOT_FOUND', `id=${id}`)
-  return goods
-}
 
 /**
  * The goods an order or a verification is about (create-order's rule 1): by id when one is given,
@@ -76,5 +70,6 @@ export async function importCatalog (store: Store, goods: Goods[], now: number, 
     counts.inserted = counts.updated = counts.kept = 0
     for (const g of goods) counts[await saveGoods(trx, g, now, overwrite)]++
   })
+  if (counts.inserted + counts.updated > 0) catalogChanged(store)
   return counts
 }

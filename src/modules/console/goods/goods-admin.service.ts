@@ -2,6 +2,7 @@ import type { Store } from '../../../db/connect.ts'
 import { fenToYuan, parseYuan } from '../../../domain/money.ts'
 import { AppError, invalidField } from '../../../errors.ts'
 import { findGoodsById, findGoodsByItem, insertGoods, recordPriceChange, updateGoodsIf, type Goods } from '../../goods/goods.repository.ts'
+import { catalogChanged } from '../../goods/catalog-cache.ts'
 import { normalizeGoodsId } from '../../goods/goods.service.ts'
 import { recordAudit, type Actor } from '../audit.ts'
 import { findGoodsRecord, nextGoodsId, type GoodsRecord } from './goods-admin.repository.ts'
@@ -53,6 +54,7 @@ const shown = (g: Goods) => ({ item: g.item, price: fenToYuan(g.priceFen) })
 /**
  * The operator's changes to the catalog. Each runs in one transaction with its audit entry and,
  * when a price is set, its price history row; orders keep the price they were created with.
+ * Once a change has committed, the goods lookup's cache is dropped.
  */
 export function createGoodsAdmin ({ store, clock }: { store: Store, clock: () => number }) {
   async function reread (id: number): Promise<GoodsRecord> {
@@ -81,6 +83,7 @@ export function createGoodsAdmin ({ store, clock }: { store: Store, clock: () =>
         await recordAudit(trx, actor, { action: 'goods.create', target: `goods:${id}`, after: { id, ...shown(goods), on_sale: goods.onSale } }, now)
         return id
       })
+      catalogChanged(store)
       return reread(id)
     },
 
@@ -114,6 +117,7 @@ export function createGoodsAdmin ({ store, clock }: { store: Store, clock: () =>
         }
         return true
       })
+      if (changed) catalogChanged(store)
       return { goods: await reread(id), changed }
     },
   }
