@@ -1,9 +1,11 @@
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Logger } from 'pino'
 import type { AppContext } from './context.ts'
 import { registerDocs } from './plugins/docs.ts'
 import { invalidField } from './errors.ts'
 import { registerEnvelope, sendFailure, toAppError, traceIdOf } from './plugins/envelope.ts'
+import { lazyChildLogger } from './plugins/lazy-logger.ts'
 import { registerMetrics } from './plugins/metrics.ts'
 import { registerRateLimit } from './plugins/rate-limit.ts'
 import { registerRequestLog } from './plugins/request-log.ts'
@@ -24,6 +26,7 @@ export async function buildApp (ctx: AppContext, opts: AppOptions = {}) {
   let closing = false
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    childLoggerFactory: (logger, bindings, childOpts) => lazyChildLogger(logger as Logger, bindings, childOpts),
     bodyLimit: config.bodyLimit,
     // A client that trickles its headers or body is cut off: 408 (or the connection closed) once
     // REQUEST_TIMEOUT_MS has passed. Node checks open connections only every

@@ -96,9 +96,10 @@ export function registerEnvelope (app: FastifyInstance, opts: { statusMode: Http
     knownRoutes.set(route.url, methods)
   })
 
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback-style, like the other per-request hooks: no promise per request on the hot paths.
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('X-Request-Id', req.id)
-    if (opts.isClosing()) throw new AppError('SERVICE_UNAVAILABLE', 'shutting down')
+    done(opts.isClosing() ? new AppError('SERVICE_UNAVAILABLE', 'shutting down') : undefined)
   })
 
   const send = (req: FastifyRequest, reply: FastifyReply, error: AppError) => sendFailure(req, reply, error, opts.statusMode)

@@ -37,11 +37,19 @@ export function registerMetrics (app: FastifyInstance, ctx: Pick<AppContext, 'co
   metrics.watchDatabase(databaseProbe(ctx.store, ctx.clock))
   const expected = ctx.config.metricsToken === null ? null : digest(ctx.config.metricsToken)
 
-  app.addHook('onResponse', async (req, reply) => {
-    metrics.httpDuration.observe(
-      { route: req.routeOptions.url ?? UNMATCHED_ROUTE, status: String(reply.statusCode) },
-      reply.elapsedTime / 1000
-    )
+  // One histogram child per route and status, kept: prom-client hashes the labels of every
+  // observe() otherwise. Routes are patterns (never raw URLs) and statuses few, so this stays small.
+  const children = new Map<string, { observe: (value: number) => void }>()
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? UNMATCHED_ROUTE
+    const key = `${reply.statusCode} ${route}`
+    let child = children.get(key)
+    if (!child) {
+      child = metrics.httpDuration.labels({ route, status: String(reply.statusCode) })
+      children.set(key, child)
+    }
+    child.observe(reply.elapsedTime / 1000)
+    done()
   })
 
   // Registered before the docs plugin, so not in the OpenAPI document of the JSON API.

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 
 /** One line per request: trace id (from the child logger), route pattern, status, state, duration. */
 export function registerRequestLog (app: FastifyInstance) {
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     req.log.info({
       method: req.method,
       route: req.routeOptions.url ?? 'unmatched',
@@ -10,5 +10,6 @@ export function registerRequestLog (app: FastifyInstance) {
       state: req.state || undefined,
       ms: Math.round(reply.elapsedTime * 100) / 100,
     }, 'request')
+    done()
   })
 }
