@@ -5,17 +5,19 @@
 //
 // PostgreSQL and MariaDB use the database gamepay_bench_console (created when missing, its tables
 // dropped first; BENCH_CONSOLE_PG_URL / BENCH_CONSOLE_MYSQL_URL to change), SQLite a temporary file.
-// The same orders are made on each: a pure function of the row number, generated inside the
-// database by one INSERT … SELECT over a number series. Prints each query's plan, then a table of
-// the median of 5 runs after a warm-up run.
+// The same orders are made on each by `gamepay seed` (src/cli/seed.ts): a pure function of the row
+// number, generated inside the database by INSERT … SELECT over a number series. Prints each
+// query's plan, then a table of the median of 5 runs after a warm-up run.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
+import { SEED_STATEMENT_TIMEOUT_MS, seedOrders } from '../src/cli/seed.ts'
 import { connect, type Store } from '../src/db/connect.ts'
 import type { DB } from '../src/db/database.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
+import { DEMO_CATALOG, importCatalog } from '../src/modules/goods/goods.service.ts'
 import { dashboard } from '../src/modules/console/dashboard/dashboard.repository.ts'
 import { explainSearch, searchOrders, type OrderFilter, type PageRequest } from '../src/modules/console/orders/order-search.repository.ts'
 import { databaseVersion, dropAllTables, ensureDatabase, machine, type BenchDialect } from './lib.ts'
@@ -34,8 +36,6 @@ const LIMIT_MS = 200
 const DAY = 86_400_000
 const SPAN_DAYS = 90
 const USERS = 10_000
-const FLAGS = 20
-const PRICES = [600, 3000, 6800, 12800, 32800, 64800]
 
 class UsageError extends Error {}
 
@@ -63,77 +63,10 @@ function options () {
   return { orders, dialects: dialects as BenchDialect[] }
 }
 
-/**
- * Order n (1 … N, oldest first) as SQL over a column `n`: the same integer arithmetic (+, *, %),
- * CASE and concat() mean the same on all three databases. Pseudo-random attributes are
- * (n · a) mod p for a prime p and a multiplier per attribute.
- */
-function orderSource (series: string, orders: number, now: number) {
-  const start = now - SPAN_DAYS * DAY
-  const step = Math.floor((SPAN_DAYS * DAY) / orders)
-  const r = (a: number) => `((n * ${a}) % 1000003)`
-  const price = `case g ${PRICES.map((p, i) => `when ${i + 1} then ${p}`).join(' ')} end`
-  return `(select n, created_at, g, ${price} as price, p, a,
-      concat('811-', 100000000000 + n) as order_no,
-      concat('u', ${r(48271)} % ${USERS}) as user_id,
-      concat('s', ${r(69621)} % ${FLAGS} + 1) as server_flag,
-      case when p < 60 then 'paid' when p < 75 then 'expired' when p < 90 then 'cancelled' else 'unpaid' end as status,
-      case when p < 60 then created_at + 5000 + n % 60000 end as paid_at
-    from (select n, ${start} + n * ${step} + ${r(7919)} % ${Math.max(1, Math.min(1000, step))} as created_at,
-        ${r(16807)} % 6 + 1 as g, ${r(40692)} % 100 as p, ${r(39119)} % 100 as a
-      from ${series}) as base) as x`
-}
-
-function seriesOf (dialect: BenchDialect, orders: number) {
-  if (dialect === 'postgres') return `(select cast(s as bigint) as n from generate_series(1, ${orders}) as s) as s`
-  if (dialect === 'mysql') return `(select seq as n from seq_1_to_${orders}) as s`
-  return `(with recursive s(n) as (select 1 union all select n + 1 from s where n < ${orders}) select n from s) as s`
-}
-
+/** The orders of `gamepay seed` (src/cli/seed.ts), over the demo catalog, with fresh statistics. */
 async function seed (store: Store, orders: number, now: number) {
-  const dialect = store.caps.name
-  const source = orderSource(seriesOf(dialect, orders), orders, now)
-  await store.db.connection().execute(async (db) => {
-    if (dialect === 'sqlite') {
-      // A throwaway file: no fsync, and room to keep the whole database in memory.
-      await sql`pragma synchronous = off`.execute(db)
-      await sql`pragma cache_size = -2000000`.execute(db)
-    }
-    if (dialect === 'mysql') await sql`set session unique_checks = 0`.execute(db)
-    const run = (text: string) => sql.raw(text).execute(db)
-    const insert = async (text: string) => {
-      if (dialect === 'sqlite') await db.transaction().execute((trx) => sql.raw(text).execute(trx))
-      else await run(text)
-    }
-    await insert(`insert into orders (order_no, user_id, goods_id, item, price_fen, amount_num, amount_fen, server_flag,
-        description, game_role_id, game_role_name, game_role_grade, status, open_key, created_at, expire_at, updated_at,
-        paid_at, gyyx_order_no, paid_fen, late_payment, verify_count, first_verified_at, first_verify_trace_id)
-      select order_no, user_id, g, concat('goods-', g), price, 1, price, server_flag,
-        null, concat('role-', n % 50000), null, null, status, null, created_at, created_at + 1800000, coalesce(paid_at, created_at),
-        paid_at, case when paid_at is not null then concat('GY', 100000000000 + n) end,
-        case when paid_at is not null then price end, 0,
-        case when paid_at is not null then n % 3 else 0 end,
-        case when paid_at is not null and n % 3 > 0 then paid_at + 1000 end,
-        case when paid_at is not null and n % 3 > 0 then concat('vt-', n) end
-      from ${source}`)
-    const callbacks = `insert into callbacks (received_at, source_ip, trace_id, game_order_no, gyyx_order_no, params, sign_type,
-        signature, outcome, anomaly)`
-    // Every paid order's callback, then 1 % of all orders with an anomalous one.
-    await insert(`${callbacks}
-      select paid_at, '10.0.0.1', concat('cb-', n), order_no, concat('GY', 100000000000 + n),
-        concat('game_order_no=', order_no, '&result=success&fen=', price), 'MD5', 'valid', 'paid', 0
-      from ${source} where paid_at is not null`)
-    await insert(`${callbacks}
-      select created_at + 60000, '10.0.0.2', concat('cba-', n), order_no, concat('GX', 100000000000 + n),
-        concat('game_order_no=', order_no, '&result=success'), 'MD5', 'valid',
-        case n % 3 when 0 then 'amount_mismatch' when 1 then 'duplicate_payment' else 'late_paid' end, 1
-      from ${source} where a = 0`)
-    if (dialect === 'mysql') await sql`set session unique_checks = 1`.execute(db)
-  })
-  // Fresh statistics, as a database that has been running a while has them.
-  if (dialect === 'sqlite') await sql`analyze`.execute(store.db)
-  else if (dialect === 'postgres') await sql`vacuum analyze`.execute(store.db)
-  else await sql`analyze table orders, callbacks`.execute(store.db)
+  await importCatalog(store, DEMO_CATALOG, now)
+  await seedOrders(store, { orders, users: USERS, days: SPAN_DAYS, now })
 }
 
 interface Case { name: string, filter: OrderFilter, page?: PageRequest }
@@ -181,7 +114,7 @@ async function benchDialect (dialect: BenchDialect, orders: number, dir: string)
   const url = dialect === 'sqlite' ? `sqlite:${join(dir, 'console.db')}` : URLS[dialect]
   if (dialect !== 'sqlite') await ensureDatabase(dialect, url)
   // Seeding a million rows in one statement takes longer than any request may.
-  const store = connect(url, { statementTimeoutMs: 900_000 })
+  const store = connect(url, { statementTimeoutMs: SEED_STATEMENT_TIMEOUT_MS })
   const now = Date.now()
   try {
     if (dialect !== 'sqlite') await dropAllTables(store)

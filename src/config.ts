@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { BlockList, isIP } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { normalizeSignType, type SignType } from './domain/signature.ts'
 
 export type HttpStatusMode = 'strict' | 'always-200'
@@ -28,6 +29,8 @@ export interface Config {
   workerId: number | null
   /** How long a worker-id lease lives without a heartbeat: how soon a crashed instance's id is free again. */
   workerLeaseTtlMs: number
+  /** Processes serving the port together (node's cluster module); 1: this process serves alone. */
+  workers: number
   goodsSeed: string | null
   httpStatusMode: HttpStatusMode
   bodyLimit: number
@@ -208,6 +211,32 @@ function notifyConfig (env: Env, strict: { production: boolean, host: string }):
   }
 }
 
+/**
+ * WORKERS: how many processes serve the port (src/supervisor.ts forks them); `auto` is one per CPU.
+ * Each worker leases its own snowflake worker id, so a fixed WORKER_ID can't go with more than one.
+ *
+ * Refused on SQLite. A SQLite file has one writer at a time, and every path that matters writes
+ * (create-order, callback, verification, the expiry sweep), so extra processes add no write
+ * throughput: they queue for the same lock. Worse, better-sqlite3 waits synchronously: a worker
+ * whose BEGIN IMMEDIATE finds another process writing sleeps in SQLite's busy handler with its
+ * whole event loop stopped, every request it holds waiting too, and each process commits (and
+ * syncs) on its own instead of sharing the one process's commits. One process is the fast and
+ * predictable way to run SQLite; PostgreSQL or MySQL is the way to more cores.
+ */
+function workerCount (env: Env, databaseUrl: string, fixedWorkerId: boolean): number {
+  const raw = str(env, 'WORKERS')
+  const count = raw === 'auto' ? availableParallelism() : int(env, 'WORKERS', 1, 1, 256)
+  if (count === 1) return 1
+  if (fixedWorkerId) {
+    throw new ConfigError('WORKER_ID', `cannot be fixed with WORKERS=${raw}: each of the ${count} worker processes leases its own worker id; leave WORKER_ID blank`)
+  }
+  if (databaseUrl.startsWith('sqlite:')) {
+    throw new ConfigError('WORKERS', `must be 1 with SQLite (got ${raw}, ${count} processes): one SQLite file takes one writer at a time, ` +
+      'so more processes only queue for its lock, each blocked while it waits; use PostgreSQL or MySQL to serve from several processes')
+  }
+  return count
+}
+
 function signTypes (raw: string | null): SignType[] {
   const types = list(raw ?? 'MD5,HMAC-SHA256,RSA2').map((t) => {
     const type = normalizeSignType(t)
@@ -283,6 +312,7 @@ export function loadConfig (env: Env = process.env): Config {
     orderTtlSeconds: int(env, 'ORDER_TTL_SECONDS', 1800, 1, 31_536_000),
     workerId: workerId ? int(env, 'WORKER_ID', 0, 0, 1023) : null,
     workerLeaseTtlMs: int(env, 'WORKER_LEASE_TTL_MS', 30_000, 6_000, 3_600_000),
+    workers: workerCount(env, databaseUrl, workerId !== null),
     goodsSeed: str(env, 'GOODS_SEED'),
     httpStatusMode: statusMode,
     bodyLimit: int(env, 'BODY_LIMIT', 65536, 1024, 104_857_600),

@@ -1,8 +1,10 @@
+import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp } from './app.ts'
 import { loadConfig, type Config } from './config.ts'
 import { createContext } from './context.ts'
+import { STOP_MESSAGE, superviseWorkers } from './supervisor.ts'
 
 export function createLogger (config: Config, destination?: pino.DestinationStream) {
   // Pretty for a person at a terminal, when pino-pretty (a dev dependency) is installed; JSON lines
@@ -20,9 +22,32 @@ export function createLogger (config: Config, destination?: pino.DestinationStre
   }, destination)
 }
 
-/** config → context → app → listen, and a graceful close on SIGTERM/SIGINT. */
+/**
+ * The service as configured: this process serves alone, or with WORKERS > 1 it is the primary that
+ * forks and supervises that many workers, each of which comes back here and serves.
+ */
+export async function start (config: Config = loadConfig()): Promise<void> {
+  if (config.workers > 1 && cluster.isPrimary) {
+    process.exitCode = await superviseWorkers(config, createLogger(config))
+    return
+  }
+  await serve(config)
+}
+
+/** config → context → app → listen, and a graceful close on SIGTERM/SIGINT (or the primary's word, in a worker). */
 export async function serve (config: Config = loadConfig()) {
   const log = createLogger(config)
+  // A worker closes when the primary asks (it got SIGTERM) or is gone: listening from the start,
+  // so a request to stop that comes while this worker is still starting is not lost.
+  const stopping: { asked: boolean, now?: () => void } = { asked: false }
+  if (cluster.isWorker) {
+    const ask = () => {
+      stopping.asked = true
+      stopping.now?.()
+    }
+    process.on('message', (message) => { if (message === STOP_MESSAGE) ask() })
+    process.once('disconnect', ask)
+  }
   if (config.callbackSecretIsDevDefault) log.warn('CALLBACK_SECRET is not set: using the development secret, allowed only on loopback outside production')
   const ctx = await createContext(config, { sweepMs: 15_000, deliverMs: 1_000, log })
   let app: Awaited<ReturnType<typeof buildApp>> | undefined
@@ -37,12 +62,16 @@ export async function serve (config: Config = loadConfig()) {
     throw err
   }
   const started = app
-  closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
+  let closing = false
+  const grace = closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
+    closing = true
     if (err) log.error({ err }, 'closing after an error')
-    else log.info({ signal }, 'closing: finishing in-flight requests')
+    else log.info({ signal: signal ?? 'asked by the primary' }, 'closing: finishing in-flight requests')
     await started.close()
     await ctx.close()
   })
+  stopping.now = () => { if (!closing) grace.close() }
+  if (stopping.asked) stopping.now()
   log.info(`gamepay listening on ${address} (database: ${ctx.store.caps.name}, worker id ${ctx.ids.workerId()})`)
   log.info(`API: ${address}/api/pay/goods?id=1   docs: ${address}/docs`)
   return { app: started, ctx, address }

@@ -8,8 +8,10 @@ const database = async () => ({ ...await import('../db/connect.ts'), ...await im
 
 const HELP = `gamepay <command>
 
-  serve                          start the HTTP service (PORT, HOST, DATABASE_URL, ...)
+  serve                          start the HTTP service (PORT, HOST, DATABASE_URL, WORKERS, ...)
   migrate                        apply pending database migrations and exit
+  seed --orders N                fill the database with N orders of the last 90 days, their payments,
+       [--users N] [--days 90]   callbacks and events, for load tests (--force: although it has orders)
   sign [k=v ...] [--json '{..}'] print stringA and the signature of callback parameters
        [--type MD5|HMAC-SHA256|RSA2] [--secret S] [--private-key pem-file]
   simulate-payment <order>       send a correctly signed success callback to a running server
@@ -21,18 +23,18 @@ const HELP = `gamepay <command>
   admin create <name> --role R   a console operator (admin or viewer); password from a prompt or stdin, or generated
   admin token <name>             a new admin API token; admin tokens / revoke <id> / list / password <name>
 
-gamepay <command> --help (or gamepay help <command>) tells more about sign, simulate-payment, notify and admin.
+gamepay <command> --help (or gamepay help <command>) tells more about sign, simulate-payment, notify, admin and seed.
 Configuration comes from the environment and an optional .env file (see README).`
 
 async function main (argv: string[]) {
   const [command, ...rest] = argv
   // `gamepay help sign` is `gamepay sign --help`.
-  if (command === 'help' && ['sign', 'simulate-payment', 'notify', 'admin'].includes(rest[0])) return main([rest[0], '--help'])
+  if (command === 'help' && ['sign', 'simulate-payment', 'notify', 'admin', 'seed'].includes(rest[0])) return main([rest[0], '--help'])
   const cliEnv = readCliEnv()
   const env = cliEnv.vars
   switch (command) {
     case 'serve':
-      await (await import('../server.ts')).serve(loadConfig(env))
+      await (await import('../server.ts')).start(loadConfig(env))
       return
     case 'migrate': {
       const { connect, migrateToLatest } = await database()
@@ -56,6 +58,9 @@ async function main (argv: string[]) {
       return
     case 'admin':
       await (await import('./admin.ts')).adminCommand(rest, cliEnv)
+      return
+    case 'seed':
+      await (await import('./seed.ts')).seedCommand(rest, cliEnv)
       return
     case 'goods': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true })
