@@ -57,10 +57,11 @@ forEachSharedDialect('the database goes away and comes back', (dialect) => {
     assert.ok(lease, 'the worker id readyz reports is leased in the database')
   })
 
-  test('when a burst of requests arrives, then the instance never opens more connections than DB_POOL_SIZE', async () => {
+  test('when a burst of requests arrives, then the instance never opens more connections than DB_POOL_SIZE (and, on PostgreSQL, the goods cache\'s LISTEN connection)', async () => {
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => createOrder(instance.base, `pool-${i}`)))
     for (const res of results) assert.ok(ok(res), JSON.stringify(res.body))
-    assert.ok(proxy.maxOpen() <= POOL_SIZE, `${proxy.maxOpen()} connections open at once`)
+    const limit = POOL_SIZE + (dialect === 'postgres' ? 1 : 0)
+    assert.ok(proxy.maxOpen() <= limit, `${proxy.maxOpen()} connections open at once`)
     const count = await store.db.selectFrom('orders').select((eb) => eb.fn.countAll().as('n')).where('user_id', 'like', 'pool-%').executeTakeFirstOrThrow()
     assert.equal(Number(count.n), 40)
   })
