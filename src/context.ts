@@ -91,7 +91,7 @@ export async function createContext (config: Config, opts: ContextOptions = {}):
     successResults: config.callbackSuccessResults,
     maxAgeSeconds: config.callbackMaxAgeSeconds,
     metrics,
-    outbox: { recordPaid: notifications.recordPaid, wake: () => delivery?.wake() },
+    outbox: { recordPaid: notifications.recordPaid, wake: () => delivery?.wake(), makesEvents: config.notify !== null },
   })
 
   const retention = createRetention({

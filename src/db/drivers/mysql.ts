@@ -1,5 +1,5 @@
 import { CompiledQuery, MysqlDialect, type MysqlPool, type MysqlPoolConnection } from 'kysely'
-import { createPool, type Pool as Mysql2Pool, type PoolConnection as Mysql2Connection } from 'mysql2'
+import { createPool, type ExecuteValues, type Pool as Mysql2Pool, type PoolConnection as Mysql2Connection } from 'mysql2'
 import { readTimeoutMs, silentError, type DriverOptions, type PoolStats } from './options.ts'
 
 /**
@@ -23,6 +23,10 @@ export function mysqlDialect (url: string, opts: DriverOptions): { dialect: Mysq
     // The handshake carries collation ids up to 255 only; the session's NO PAD one is set below.
     charset: 'utf8mb4_bin',
     timezone: 'Z',
+    // Server-side statements each connection keeps (see `execute` below): the hot paths use a few
+    // dozen texts, and the server's max_prepared_stmt_count (16382 by default) is shared by all
+    // connections of all instances.
+    maxPreparedStatements: 100,
   })
   const timeoutMs = opts.statementTimeoutMs ?? 5000
   const dialect = new MysqlDialect({
@@ -31,9 +35,11 @@ export function mysqlDialect (url: string, opts: DriverOptions): { dialect: Mysq
       // READ COMMITTED: a read after a row lock sees the latest committed rows, as on PostgreSQL.
       await connection.executeQuery(CompiledQuery.raw('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'))
       // A parameter compared with a column takes the column's collation; this makes a comparison
-      // between two parameters (or literals) exact too, with no PAD SPACE.
-      await connection.executeQuery(CompiledQuery.raw(
-        `SET SESSION collation_connection = coalesce(${NO_PAD_BINARY_COLLATION_SQL}, @@collation_connection)`))
+      // between two parameters (or literals) exact too, with no PAD SPACE. SET NAMES rather than
+      // collation_connection alone: it is what the parameters of prepared statements take.
+      const { rows } = await connection.executeQuery<{ name: string | null }>(CompiledQuery.raw(`select ${NO_PAD_BINARY_COLLATION_SQL} as name`))
+      const collation = NO_PAD_BINARY_COLLATIONS.find((c) => c === rows[0]?.name)
+      if (collation) await connection.executeQuery(CompiledQuery.raw(`SET NAMES utf8mb4 COLLATE ${collation}`))
       await connection.executeQuery(CompiledQuery.raw(`SET SESSION innodb_lock_wait_timeout = ${Math.max(1, Math.ceil(timeoutMs / 1000))}`))
       try {
         await connection.executeQuery(CompiledQuery.raw(`SET SESSION max_statement_time = ${timeoutMs / 1000}`)) // MariaDB
@@ -68,14 +74,34 @@ function dropSilentMysqlConnections (pool: Mysql2Pool, timeout: number): MysqlPo
   const wrappers = new WeakMap<Mysql2Connection, MysqlPoolConnection>()
   const wrap = (connection: Mysql2Connection): MysqlPoolConnection => {
     let silent = false
+    type Callback = (err: unknown, result: unknown) => void
+    const whenAnswered = (callback: Callback) => (err: unknown, result: unknown) => {
+      if ((err as { code?: string } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') silent = true
+      callback(err, result)
+    }
+
+    // A statement with parameters runs as a server-side prepared statement, prepared once per
+    // connection and text: the server parses it once, and the values travel in binary. mysql2's
+    // `execute` has no read timeout of its own, so the one `query` takes is kept here.
+    function execute (sql: string, parameters: unknown[], callback: Callback) {
+      let answered = false
+      const timer = setTimeout(() => {
+        answered = true
+        callback(Object.assign(new Error('Query inactivity timeout'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }), undefined)
+      }, timeout)
+      connection.execute(sql, parameters as ExecuteValues[], (err, result) => {
+        clearTimeout(timer)
+        if (!answered) callback(err, result)
+      })
+    }
+
     return {
-      query (sql: string, parameters: unknown[], callback?: (err: unknown, result: unknown) => void) {
+      query (sql: string, parameters: unknown[], callback?: Callback) {
         if (!callback) return connection.query(sql, parameters) as never
         if (silent) return callback(silentError(), undefined)
-        connection.query({ sql, timeout: SCHEMA_CHANGE.test(sql) ? undefined : timeout }, parameters, (err, result) => {
-          if ((err as { code?: string } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') silent = true
-          callback(err, result)
-        })
+        const schemaChange = SCHEMA_CHANGE.test(sql)
+        if (parameters.length > 0 && !schemaChange) return execute(sql, parameters, whenAnswered(callback))
+        connection.query({ sql, timeout: schemaChange ? undefined : timeout }, parameters, whenAnswered(callback))
       },
       release () {
         if (silent) connection.destroy()

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely'
 import { readTimeoutMs, silentError, type DriverOptions, type PoolStats } from './options.ts'
@@ -25,15 +26,47 @@ export function postgresDialect (url: string, opts: DriverOptions): { dialect: P
   }
 }
 
+// Named statements a connection keeps at most; past that, a new text runs unnamed. The same few
+// texts serve every request, so this only bounds the server memory of rarely used ones.
+const MAX_NAMED_PER_CONNECTION = 200
+
+// A plan cached for `select *` fails once a migration adds a column ("cached plan must not change
+// result type"): such texts run unnamed, as do those without parameters (begin, commit, DDL),
+// which the simple protocol sends in one message anyway.
+const namable = (text: string, parameters: ReadonlyArray<unknown>) => parameters.length > 0 && !text.includes('*')
+
+const names = new Map<string, string>()
+/** The statement's name: a hash of its text, so every connection names the same text alike. */
+function nameOf (text: string): string {
+  let name = names.get(text)
+  if (name === undefined) {
+    if (names.size >= 1000) names.clear()
+    name = `gp_${createHash('sha1').update(text).digest('base64url')}`
+    names.set(text, name)
+  }
+  return name
+}
+
 function dropSilentPgClients (pool: pg.Pool): PostgresPool {
   // One wrapper per client: Kysely keys its per-connection state on the object it is given.
   const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>()
   const wrap = (client: pg.PoolClient) => {
     let silent = false
+    // Repeated texts run as named prepared statements: PostgreSQL parses and plans them once per
+    // connection instead of on every request.
+    const named = new Set<string>()
     const wrapper = {
       query (text: string, parameters: ReadonlyArray<unknown>) {
         if (silent) return Promise.reject(silentError())
-        return client.query(text, [...parameters]).catch((err: Error) => {
+        let name: string | undefined
+        if (namable(text, parameters)) {
+          name = nameOf(text)
+          if (!named.has(name)) {
+            if (named.size < MAX_NAMED_PER_CONNECTION) named.add(name)
+            else name = undefined
+          }
+        }
+        return client.query({ text, values: [...parameters], name }).catch((err: Error) => {
           if (/Query read timeout/.test(err.message)) silent = true
           throw err
         })

@@ -1,7 +1,9 @@
+import { sql, type Expression, type SqlBool } from 'kysely'
 import { RaceLost } from '../../db/connect.ts'
 import type { Executor, OrdersTable } from '../../db/database.ts'
 import { toInt, toIntOrNull } from '../../db/values.ts'
 import { transition, type OrderEvent, type OrderStatus } from '../../domain/order-state.ts'
+import { compiledOnce } from './compiled-once.ts'
 
 export interface Order {
   orderNo: string
@@ -55,12 +57,22 @@ export const toOrder = (r: OrderRow): Order => ({
   firstVerifiedAt: toIntOrNull(r.first_verified_at),
 })
 
+/**
+ * Conditions on the one row its key finds, as a filter no index can serve. Without statistics (a
+ * new database filling fast, before autovacuum's first ANALYZE) PostgreSQL's planner may rate
+ * `status = $n` on a status index as cheap as the key, and then scans every order of that status.
+ */
+export const onKeyedRow = (condition: Expression<SqlBool>) => sql<SqlBool>`(${condition}) is true`
+
+const selectOrder = compiledOnce((db, p: { orderNo: string }, shape) => {
+  const query = db.selectFrom('orders').select(orderColumns).where('order_no', '=', p.orderNo)
+  return shape === 'lock' ? query.forUpdate() : query
+})
+
 /** With lock, the row stays locked until the transaction ends (where the database has row locks). */
 export async function findOrder (db: Executor, orderNo: string, lock: boolean): Promise<Order | undefined> {
-  let query = db.selectFrom('orders').select(orderColumns).where('order_no', '=', orderNo)
-  if (lock) query = query.forUpdate()
-  const row = await query.executeTakeFirst()
-  return row && toOrder(row)
+  const { rows } = await selectOrder(db, { orderNo }, lock ? 'lock' : 'read')
+  return rows[0] && toOrder(rows[0])
 }
 
 export async function findOrderByOpenKey (db: Executor, openKey: string, lock: boolean): Promise<Order | undefined> {
@@ -80,36 +92,100 @@ export async function findLatestPaidOrder (db: Executor, userId: string, goodsId
 
 export interface EventContext { actor: 'user' | 'platform' | 'system' | 'operator', reason: string, traceId: string | null, now: number }
 
+const insertEvent = compiledOnce((db, p: { orderNo: string, from: OrderStatus | null, to: OrderStatus } & EventContext) =>
+  db.insertInto('order_events').values({
+    order_no: p.orderNo, from_status: p.from, to_status: p.to, actor: p.actor, reason: p.reason, trace_id: p.traceId, created_at: p.now,
+  }))
+
 export async function appendEvent (db: Executor, orderNo: string, from: OrderStatus | null, to: OrderStatus, ctx: EventContext): Promise<void> {
-  await db.insertInto('order_events').values({
-    order_no: orderNo, from_status: from, to_status: to, actor: ctx.actor, reason: ctx.reason, trace_id: ctx.traceId, created_at: ctx.now,
-  }).execute()
+  await insertEvent(db, { orderNo, from, to, ...ctx })
+}
+
+/** The stored row of a new unpaid order. */
+const newOrderRow = (o: NewOrder) => ({
+  order_no: o.orderNo,
+  user_id: o.userId,
+  goods_id: o.goodsId,
+  item: o.item,
+  price_fen: o.priceFen,
+  amount_num: o.amountNum,
+  amount_fen: o.amountFen,
+  server_flag: o.serverFlag,
+  ...o.details,
+  status: 'unpaid',
+  open_key: o.openKey,
+  created_at: o.createdAt,
+  expire_at: o.expireAt,
+  updated_at: o.createdAt,
+  late_payment: 0,
+  verify_count: 0,
+})
+type NewOrderRow = ReturnType<typeof newOrderRow>
+const newOrderColumns = ['order_no', 'user_id', 'goods_id', 'item', 'price_fen', 'amount_num', 'amount_fen', 'server_flag', 'description',
+  'game_role_id', 'game_role_name', 'game_role_grade', 'status', 'open_key', 'created_at', 'expire_at', 'updated_at', 'late_payment',
+  'verify_count'] as const satisfies readonly (keyof NewOrderRow)[]
+
+/** The order a new order row stands for. */
+export function newOrder (o: NewOrder): Order {
+  const { openKey, details, ...order } = o
+  return { ...order, status: 'unpaid', paidAt: null, gyyxOrderNo: null, paidFen: null, latePayment: false, verifyCount: 0, firstVerifiedAt: null }
 }
 
 /** Inserts an unpaid order with its creation event; returns the order as it now stands. */
 export async function insertOrder (db: Executor, o: NewOrder, ctx: EventContext): Promise<Order> {
-  await db.insertInto('orders').values({
-    order_no: o.orderNo,
-    user_id: o.userId,
-    goods_id: o.goodsId,
-    item: o.item,
-    price_fen: o.priceFen,
-    amount_num: o.amountNum,
-    amount_fen: o.amountFen,
-    server_flag: o.serverFlag,
-    ...o.details,
-    status: 'unpaid',
-    open_key: o.openKey,
-    created_at: o.createdAt,
-    expire_at: o.expireAt,
-    updated_at: o.createdAt,
-    late_payment: 0,
-    verify_count: 0,
-  }).execute()
+  await db.insertInto('orders').values(newOrderRow(o)).execute()
   await appendEvent(db, o.orderNo, null, 'unpaid', ctx)
-  const { openKey, details, ...order } = o
-  return { ...order, status: 'unpaid', paidAt: null, gyyxOrderNo: null, paidFen: null, latePayment: false, verifyCount: 0, firstVerifiedAt: null }
+  return newOrder(o)
 }
+
+/** An Idempotency-Key's first response, stored with the order it created. */
+export interface KeyedResponse { key: string, response: string }
+
+/**
+ * Create-order's common case: inserts the order with its creation event (and its Idempotency-Key's
+ * response) while the goods still have the order's name and price on sale, no order holds its open
+ * key and the key is new. False when any of that fails: nothing was written, and the general way
+ * (createOrder's transaction) tells which rule answers. A concurrent twin fails a unique key.
+ *
+ * PostgreSQL: one statement, its inserts chained by CTEs, so no BEGIN or COMMIT. MySQL has no
+ * writing CTEs: INSERT … SELECT gates the order on the goods, in the caller's transaction.
+ */
+export async function insertOrderIfNew (db: Executor, oneStatement: boolean, o: NewOrder, ctx: EventContext,
+  keyed: KeyedResponse | null): Promise<boolean> {
+  const values = { ...newOrderRow(o), ...ctx, key: keyed?.key ?? null, response: keyed?.response ?? null }
+  if (oneStatement) return (await insertNewOrder(db, values, ONE_STATEMENT)).rows.length === 1
+
+  const result = await insertNewOrder(db, values)
+  if (Number(result.numAffectedRows) !== 1) return false
+  await appendEvent(db, o.orderNo, null, 'unpaid', ctx)
+  if (keyed) await db.insertInto('idempotency_keys').values({ user_id: o.userId, idem_key: keyed.key, order_no: o.orderNo, response: keyed.response, created_at: ctx.now }).execute()
+  return true
+}
+
+const ONE_STATEMENT = 'one statement'
+
+const insertNewOrder = compiledOnce((db, p: NewOrderRow & EventContext & { key: string | null, response: string | null }, shape) => {
+  // One row of the new order's values while the goods read as ordered (the stored price, read in
+  // this statement) and the key is unused; none otherwise.
+  const gated = db.selectFrom('goods')
+    .where('id', '=', p.goods_id).where('item', '=', p.item).where('price_fen', '=', p.price_fen).where('on_sale', '=', 1)
+    .where(({ not, exists, selectFrom, lit }) => not(exists(selectFrom('idempotency_keys').select(lit(1).as('used'))
+      .where('user_id', '=', p.user_id).where('idem_key', '=', p.key))))
+    .select(({ val }) => newOrderColumns.map((c) => val(p[c]).as(c)))
+  if (shape !== ONE_STATEMENT) return db.insertInto('orders').columns(newOrderColumns).expression(gated)
+
+  return db
+    .with('o', (qb) => qb.insertInto('orders').columns(newOrderColumns).expression(gated)
+      .onConflict((oc) => oc.column('open_key').doNothing()).returning('order_no'))
+    .with('e', (qb) => qb.insertInto('order_events').columns(['order_no', 'from_status', 'to_status', 'actor', 'reason', 'trace_id', 'created_at'])
+      .expression(qb.selectFrom('o').select(({ val }) => ['o.order_no', val(null).as('from_status'), val('unpaid').as('to_status'),
+        val(p.actor).as('actor'), val(p.reason).as('reason'), val(p.traceId).as('trace_id'), val(p.now).as('created_at')])))
+    .with('k', (qb) => qb.insertInto('idempotency_keys').columns(['user_id', 'idem_key', 'order_no', 'response', 'created_at'])
+      .expression(qb.selectFrom('o')
+        .select(({ val }) => [val(p.user_id).as('user_id'), val(p.key).as('idem_key'), 'o.order_no', val(p.response).as('response'), val(p.now).as('created_at')])
+        .where(({ cast, val }) => cast(val(p.key), 'text'), 'is not', null)))
+    .selectFrom('o').select('order_no')
+})
 
 type PaymentPatch = Partial<Pick<OrdersTable, 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment'>>
 
@@ -123,7 +199,7 @@ export async function applyTransition (db: Executor, order: Order, event: OrderE
   const result = await db.updateTable('orders')
     .set({ ...patch, status: next.to, open_key: null, updated_at: ctx.now })
     .where('order_no', '=', order.orderNo)
-    .where('status', '=', order.status)
+    .where((eb) => onKeyedRow(eb('status', '=', order.status)))
     .executeTakeFirst()
   if (Number(result.numUpdatedRows) !== 1) throw new RaceLost(`order ${order.orderNo} changed during ${event}`)
   await appendEvent(db, order.orderNo, order.status, next.to, ctx)
@@ -142,6 +218,78 @@ export async function recordVerification (db: Executor, orderNo: string, now: nu
     .executeTakeFirst()
   return Number(result.numUpdatedRows) === 1
 }
+
+export interface VerificationQuery {
+  /** The order named by the request; absent: the user's latest paid order of the goods. */
+  orderNo?: string
+  userId: string
+  item: string
+  goodsId: number | null
+}
+
+/**
+ * Verification's common case: counts a verification of the paid order the request names rightly
+ * (or of the user's latest paid order of the goods) and returns it as counted. Undefined when there
+ * is none: nothing was counted, and the general way (verify's transaction) tells which rule answers.
+ *
+ * PostgreSQL: one UPDATE … RETURNING. MySQL has no UPDATE … RETURNING: LAST_INSERT_ID(expr) hands
+ * the new count back in the UPDATE's own answer, so each of several concurrent verifications still
+ * sees its own count, and the rest of the order, which no longer changes once paid, is read after.
+ */
+export async function countVerification (db: Executor, oneStatement: boolean, q: VerificationQuery, now: number,
+  traceId: string): Promise<Order | undefined> {
+  const named = q.orderNo !== undefined
+  const byId = q.goodsId !== null
+  const values = { ...q, now, traceId }
+  if (oneStatement) {
+    const { rows } = await countReturning(db, values, shapeOf({ named, byId, latest: !named }))
+    return rows[0] && toOrder(rows[0])
+  }
+  const orderNo = q.orderNo ?? ((await latestPaid(db, values, shapeOf({ byId }))).rows[0])?.order_no
+  if (orderNo === undefined) return undefined
+  const counted = await countReportingCount(db, { ...values, orderNo }, shapeOf({ named, byId }))
+  if (Number(counted.numAffectedRows) !== 1) return undefined
+  const order = await findOrder(db, orderNo, false)
+  return order && { ...order, verifyCount: Number(counted.insertId) }
+}
+
+type VerificationValues = VerificationQuery & { now: number, traceId: string }
+
+/** A query's shape as the names of the options it has on. */
+const shapeOf = (options: Record<string, boolean>) => Object.keys(options).filter((k) => options[k]).join(' ')
+
+const latestPaidQuery = (db: Executor, p: VerificationValues, byId: boolean) => db.selectFrom('orders').select('order_no')
+  .where('user_id', '=', p.userId).where('status', '=', 'paid')
+  .where('goods_id', '=', (eb) => eb.selectFrom('goods').select('id').where('item', '=', p.item)
+    .$if(byId, (goods) => goods.where('id', '=', p.goodsId as number)))
+  .orderBy('paid_at', 'desc').orderBy('order_no', 'desc').limit(1)
+
+const latestPaid = compiledOnce((db, p: VerificationValues, shape) => latestPaidQuery(db, p, shape.includes('byId')))
+
+function verificationUpdate (db: Executor, p: VerificationValues, shape: string, verifyCount: Expression<number>) {
+  const named = shape.includes('named')
+  return db.updateTable('orders')
+    .set((eb) => ({
+      verify_count: verifyCount,
+      first_verified_at: eb.fn.coalesce('first_verified_at', eb.val(p.now)),
+      first_verify_trace_id: eb.fn.coalesce('first_verify_trace_id', eb.val(p.traceId)),
+    }))
+    .where('order_no', '=', shape.includes('latest') ? latestPaidQuery(db, p, shape.includes('byId')) : p.orderNo as string)
+    .where((eb) => onKeyedRow(eb.and([
+      eb('status', '=', 'paid'),
+      eb('user_id', '=', p.userId),
+      // The order the request names must be for its goods; the latest paid one was chosen by them.
+      ...(named ? [eb('item', '=', p.item)] : []),
+      ...(named && shape.includes('byId') ? [eb('goods_id', '=', p.goodsId as number)] : []),
+    ])))
+}
+
+const countReturning = compiledOnce((db, p: VerificationValues, shape) =>
+  verificationUpdate(db, p, shape, sql<number>`verify_count + 1`).returning(orderColumns))
+
+// LAST_INSERT_ID(expr) sets the value the server reports back with the UPDATE's own answer.
+const countReportingCount = compiledOnce((db, p: VerificationValues, shape) =>
+  verificationUpdate(db, p, shape, sql<number>`last_insert_id(verify_count + 1)`))
 
 /** Unpaid orders past their expiry, locked and skipped by other instances' sweeps where possible. */
 export async function findDueOrders (db: Executor, now: number, limit: number, rowLocks: boolean): Promise<Order[]> {

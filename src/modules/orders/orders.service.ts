@@ -5,12 +5,14 @@ import type { Executor } from '../../db/database.ts'
 import { effectiveStatus } from '../../domain/order-state.ts'
 import { MAX_FEN, parseYuan } from '../../domain/money.ts'
 import { AppError, invalidField } from '../../errors.ts'
+import { findGoodsByItem } from '../goods/goods.repository.ts'
 import { normalizeGoodsId, resolveGoods } from '../goods/goods.service.ts'
+import { fastPath, oneStatement } from './fast-path.ts'
 import type { OrderNumbers } from './order-numbers.ts'
 import { createdOrderData, paidOrderData } from './order-view.ts'
 import {
-  applyTransition, findDueOrders, findIdempotentResponse, findLatestPaidOrder, findOrder, findOrderByOpenKey,
-  insertOrder, recordVerification, saveIdempotentResponse, type EventContext, type Order,
+  applyTransition, countVerification, findDueOrders, findIdempotentResponse, findLatestPaidOrder, findOrder, findOrderByOpenKey,
+  insertOrder, insertOrderIfNew, newOrder, recordVerification, saveIdempotentResponse, type EventContext, type NewOrder, type Order,
 } from './orders.repository.ts'
 
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
@@ -50,6 +52,33 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
     await applyTransition(trx, order, 'expire', { actor: 'system', reason: 'ttl', traceId, now })
   }
 
+  /**
+   * The common case of create-order, a new order (with its Idempotency-Key's answer when one is
+   * sent), in one statement on PostgreSQL or one short transaction on MySQL; everything but the
+   * insert is done before it. Undefined when it is not that case (an open order to reuse, a stored
+   * answer, a refusal): nothing was written, and the transaction in createOrder decides.
+   */
+  async function createAtOnce (order: Omit<NewOrder, 'goodsId' | 'openKey' | 'createdAt' | 'expireAt'>, itemId: number | null,
+    traceId: string, idempotencyKey: string | null): Promise<CreatedOrder | undefined> {
+    // The goods id goes into the open key and the answer: named by item only, it is looked up
+    // first. The insert reads the goods' name, price and sale again, in its own statement.
+    const goodsId = itemId ?? await fastPath(store, false, async (db) => (await findGoodsByItem(db, order.item))?.id)
+    if (goodsId === undefined) return undefined
+    const now = clock()
+    const o: NewOrder = {
+      ...order,
+      goodsId,
+      openKey: openKeyOf(order.userId, goodsId, order.priceFen, order.amountNum, order.serverFlag),
+      createdAt: now,
+      expireAt: now + orderTtlSeconds * 1000,
+    }
+    const data = createdOrderData(newOrder(o), false)
+    const keyed = idempotencyKey === null ? null : { key: idempotencyKey, response: JSON.stringify(data) }
+    const ctx: EventContext = { actor: 'user', reason: 'create', traceId, now }
+    const one = oneStatement(store)
+    return await fastPath(store, !one, (db) => insertOrderIfNew(db, one, o, ctx, keyed)) ? data : undefined
+  }
+
   return {
     // Idempotent: per Idempotency-Key (24 h), and per open order (rule 4), race-free by unique keys.
     async createOrder (input: CreateOrderInput, traceId: string, idempotencyKey: string | null): Promise<CreatedOrder> {
@@ -61,6 +90,19 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
       const itemId = normalizeGoodsId(input.item_id)
       const serverFlag = input.server_flag ?? ''
       const orderNo = await ids.next()
+      const details = {
+        description: input.description ?? null,
+        game_role_id: input.game_role_id ?? null,
+        game_role_name: input.game_role_name ?? null,
+        game_role_grade: input.game_role_grade ?? null,
+      }
+
+      const created = await createAtOnce({ orderNo, userId: input.user_id, item: input.item, priceFen, amountNum, amountFen, serverFlag, details },
+        itemId, traceId, idempotencyKey)
+      if (created) {
+        metrics.ordersCreated.inc()
+        return created
+      }
 
       // Counted once committed: a rerun transaction must not count twice.
       let inserted = false
@@ -97,12 +139,7 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
             openKey,
             createdAt: now,
             expireAt: now + orderTtlSeconds * 1000,
-            details: {
-              description: input.description ?? null,
-              game_role_id: input.game_role_id ?? null,
-              game_role_name: input.game_role_name ?? null,
-              game_role_grade: input.game_role_grade ?? null,
-            },
+            details,
           }, ctx)
           data = createdOrderData(order, false)
           inserted = true
@@ -130,9 +167,15 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
     },
 
     async verify (input: { user_id: string, item: string, item_id?: unknown, order?: string }, traceId: string) {
+      const itemId = normalizeGoodsId(input.item_id)
+      // The common case, a paid order counted, in one statement; otherwise the transaction below tells why not.
+      const query = { orderNo: input.order, userId: input.user_id, item: input.item, goodsId: itemId }
+      const now = clock()
+      const counted = await fastPath(store, false, (db) => countVerification(db, oneStatement(store), query, now, traceId))
+      if (counted) return paidOrderData(counted)
+
       return store.transaction(async (trx) => {
         const now = clock()
-        const itemId = normalizeGoodsId(input.item_id)
         let order: Order | undefined
         if (input.order !== undefined) {
           order = await findOrder(trx, input.order, false)
