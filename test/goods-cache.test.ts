@@ -262,11 +262,9 @@ forEachDialect('goods cache', (dialect) => {
       for (const w of watchers) await until(() => priceOf(w, 5), (p) => p === 0.1, `${w.ctx.catalog.stats().mode} sees the SQL`)
     })
 
-    test('when two instances share a REDIS_URL, then a console change in one reaches the other without its version check', async (t) => {
-      if (!await redisReachable()) {
-        if (process.env.TEST_REDIS_URL || process.env.REDIS_URL) throw new Error(`Redis is not reachable at ${REDIS_URL}`)
-        return t.skip(`no Redis at ${REDIS_URL}`)
-      }
+    test('when two instances share a REDIS_URL, then a console change in one reaches the other without its version check', async () => {
+      // Redis runs beside the databases (.ci/run starts it): without it this fails, it never skips.
+      if (!await redisReachable()) throw new Error(`Redis is not reachable at ${REDIS_URL}`)
       const env = { REDIS_URL: `${REDIS_URL}?keyPrefix=gamepay-test-${randomUUID()}:` }
       const [one, two] = [await instance({ listen: false, checkMs: NEVER }, env), await instance({ listen: false, checkMs: NEVER }, env)]
       const oneToken = await tokenFor(one, 'cache-redis-admin')
