@@ -1,5 +1,6 @@
 import { sql, type Expression, type SqlBool } from 'kysely'
 import { RaceLost } from '../../db/connect.ts'
+import { CREATE_ORDER_PROCEDURE } from '../../db/migrations/006_mysql_create_order.ts'
 import type { Executor, OrdersTable } from '../../db/database.ts'
 import { toInt, toIntOrNull } from '../../db/values.ts'
 import { transition, type OrderEvent, type OrderStatus } from '../../domain/order-state.ts'
@@ -150,21 +151,26 @@ export interface KeyedResponse { key: string, response: string }
  * PostgreSQL: one statement, its inserts chained by CTEs, so no BEGIN or COMMIT. MySQL has no
  * writing CTEs: INSERT … SELECT gates the order on the goods, in the caller's transaction.
  */
-export async function insertOrderIfNew (db: Executor, oneStatement: boolean, o: NewOrder, ctx: EventContext,
+/** How a database writes a new order with its event and key in one round trip. */
+export type OneRoundTrip = 'statement' | 'procedure'
+
+/**
+ * Inserts a new unpaid order with its creation event (and its Idempotency-Key's answer) while the
+ * goods read as ordered and the key is unused, in one round trip: one statement of CTEs on
+ * PostgreSQL, one CALL of the procedure of migration 006 on MySQL. False when it wrote nothing.
+ */
+export async function insertOrderIfNew (db: Executor, how: OneRoundTrip, o: NewOrder, ctx: EventContext,
   keyed: KeyedResponse | null): Promise<boolean> {
   const values = { ...newOrderRow(o), ...ctx, key: keyed?.key ?? null, response: keyed?.response ?? null }
-  if (oneStatement) return (await insertNewOrder(db, values, ONE_STATEMENT)).rows.length === 1
-
-  const result = await insertNewOrder(db, values)
-  if (Number(result.numAffectedRows) !== 1) return false
-  await appendEvent(db, o.orderNo, null, 'unpaid', ctx)
-  if (keyed) await db.insertInto('idempotency_keys').values({ user_id: o.userId, idem_key: keyed.key, order_no: o.orderNo, response: keyed.response, created_at: ctx.now }).execute()
-  return true
+  if (how === 'statement') return (await insertNewOrder(db, values)).rows.length === 1
+  const { rows } = await callCreateOrder(db, values)
+  // A CALL answers its result set, then the call's own status.
+  return (rows[0] as unknown as Array<{ created: number }>)[0]?.created === 1
 }
 
-const ONE_STATEMENT = 'one statement'
+type NewOrderValues = NewOrderRow & EventContext & { key: string | null, response: string | null }
 
-const insertNewOrder = compiledOnce((db, p: NewOrderRow & EventContext & { key: string | null, response: string | null }, shape) => {
+const insertNewOrder = compiledOnce((db, p: NewOrderValues) => {
   // One row of the new order's values while the goods read as ordered (the stored price, read in
   // this statement) and the key is unused; none otherwise.
   const gated = db.selectFrom('goods')
@@ -172,8 +178,6 @@ const insertNewOrder = compiledOnce((db, p: NewOrderRow & EventContext & { key: 
     .where(({ not, exists, selectFrom, lit }) => not(exists(selectFrom('idempotency_keys').select(lit(1).as('used'))
       .where('user_id', '=', p.user_id).where('idem_key', '=', p.key))))
     .select(({ val }) => newOrderColumns.map((c) => val(p[c]).as(c)))
-  if (shape !== ONE_STATEMENT) return db.insertInto('orders').columns(newOrderColumns).expression(gated)
-
   return db
     .with('o', (qb) => qb.insertInto('orders').columns(newOrderColumns).expression(gated)
       .onConflict((oc) => oc.column('open_key').doNothing()).returning('order_no'))
@@ -186,6 +190,13 @@ const insertNewOrder = compiledOnce((db, p: NewOrderRow & EventContext & { key: 
         .where(({ cast, val }) => cast(val(p.key), 'text'), 'is not', null)))
     .selectFrom('o').select('order_no')
 })
+
+const callCreateOrder = compiledOnce((db, p: NewOrderValues) => ({
+  compile: () => sql<unknown>`call ${sql.raw(CREATE_ORDER_PROCEDURE)}(
+  ${p.order_no}, ${p.user_id}, ${p.goods_id}, ${p.item}, ${p.price_fen}, ${p.amount_num}, ${p.amount_fen}, ${p.server_flag},
+  ${p.description}, ${p.game_role_id}, ${p.game_role_name}, ${p.game_role_grade}, ${p.open_key}, ${p.now}, ${p.expire_at},
+  ${p.actor}, ${p.reason}, ${p.traceId}, ${p.key}, ${p.response})`.compile(db)
+}))
 
 type PaymentPatch = Partial<Pick<OrdersTable, 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment'>>
 

@@ -54,7 +54,7 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
 
   /**
    * The common case of create-order, a new order (with its Idempotency-Key's answer when one is
-   * sent), in one statement on PostgreSQL or one short transaction on MySQL; everything but the
+   * sent), in one round trip; everything but the
    * insert is done before it. Undefined when it is not that case (an open order to reuse, a stored
    * answer, a refusal): nothing was written, and the transaction in createOrder decides.
    */
@@ -75,8 +75,8 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
     const data = createdOrderData(newOrder(o), false)
     const keyed = idempotencyKey === null ? null : { key: idempotencyKey, response: JSON.stringify(data) }
     const ctx: EventContext = { actor: 'user', reason: 'create', traceId, now }
-    const one = oneStatement(store)
-    return await fastPath(store, !one, (db) => insertOrderIfNew(db, one, o, ctx, keyed)) ? data : undefined
+    const how = oneStatement(store) ? 'statement' : 'procedure'
+    return await fastPath(store, false, (db) => insertOrderIfNew(db, how, o, ctx, keyed)) ? data : undefined
   }
 
   return {
