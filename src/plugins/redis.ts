@@ -1,4 +1,6 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import type * as IORedis from 'ioredis'
+import { loadPackage } from '../load-package.ts'
 
 const CONNECT_TIMEOUT_MS = 1000
 const COMMAND_TIMEOUT_MS = 500
@@ -9,7 +11,8 @@ const COMMAND_TIMEOUT_MS = 500
  * URL's query (`?keyPrefix=…`) are ioredis's own and apply too.
  */
 export function createRedis (url: string): Redis {
-  const redis = new Redis(url, {
+  const { Redis: Client } = loadPackage('ioredis') as typeof IORedis
+  const redis = new Client(url, {
     enableOfflineQueue: false,
     connectTimeout: CONNECT_TIMEOUT_MS,
     // A Redis that accepts connections but does not answer must not hold requests up either.

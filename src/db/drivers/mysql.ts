@@ -1,5 +1,7 @@
 import { CompiledQuery, MysqlDialect, type MysqlPool, type MysqlPoolConnection } from 'kysely'
-import { createPool, type ExecuteValues, type Pool as Mysql2Pool, type PoolConnection as Mysql2Connection } from 'mysql2'
+import type * as Mysql2 from 'mysql2'
+import type { ExecuteValues, Pool as Mysql2Pool, PoolConnection as Mysql2Connection } from 'mysql2'
+import { loadPackage } from '../../load-package.ts'
 import { readTimeoutMs, silentError, type DriverOptions, type PoolStats } from './options.ts'
 
 /**
@@ -14,6 +16,7 @@ export const NO_PAD_BINARY_COLLATION_SQL = `(select collation_name from informat
   where collation_name in (${quoted}) order by field(collation_name, ${quoted}) limit 1)`
 
 export function mysqlDialect (url: string, opts: DriverOptions): { dialect: MysqlDialect, poolStats: () => PoolStats } {
+  const { createPool } = loadPackage('mysql2') as typeof Mysql2
   const pool = createPool({
     uri: url,
     connectionLimit: opts.poolSize ?? 10,

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto'
-import pg from 'pg'
+import type pg from 'pg'
 import { PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely'
+import { loadPackage } from '../../load-package.ts'
 import { readTimeoutMs, silentError, type DriverOptions, type PoolStats } from './options.ts'
 
 export function postgresDialect (url: string, opts: DriverOptions): { dialect: PostgresDialect, poolStats: () => PoolStats } {
-  const pool = new pg.Pool({
+  const { Pool } = loadPackage('pg') as typeof pg
+  const pool = new Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 2000,

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import SQLite from 'better-sqlite3'
+import type SQLite from 'better-sqlite3'
 import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely'
+import { loadPackage } from '../../load-package.ts'
 import type { DriverOptions, PoolStats } from './options.ts'
 
 /** Who holds SQLite's one connection (Kysely hands it out under a mutex), and who waits for it. */
@@ -55,7 +56,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
 export function sqliteDialect (url: string, opts: DriverOptions): { dialect: SqliteDialect, poolStats: () => PoolStats } {
   const file = url.slice('sqlite:'.length)
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
-  const database = new SQLite(file, { timeout: opts.statementTimeoutMs ?? 5000 })
+  const Database = loadPackage('better-sqlite3') as typeof SQLite
+  const database = new Database(file, { timeout: opts.statementTimeoutMs ?? 5000 })
   database.pragma('journal_mode = WAL')
   // FULL: a payment acknowledged to the platform survives a power cut, not just a crash.
   database.pragma('synchronous = FULL')

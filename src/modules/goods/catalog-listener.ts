@@ -1,4 +1,5 @@
-import pg from 'pg'
+import type pg from 'pg'
+import { loadPackage } from '../../load-package.ts'
 
 export interface CatalogListenerOptions {
   url: string
@@ -59,7 +60,7 @@ export function startCatalogListener (opts: CatalogListenerOptions): CatalogList
 
   async function connect () {
     if (closed) return
-    const c = new pg.Client({
+    const c = new (loadPackage('pg') as typeof pg).Client({
       connectionString: opts.url,
       connectionTimeoutMillis: connectTimeoutMs,
       query_timeout: connectTimeoutMs,
