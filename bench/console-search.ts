@@ -11,7 +11,6 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import type { Kysely } from 'kysely'
 import { SEED_STATEMENT_TIMEOUT_MS, seedOrders } from '../src/cli/seed.ts'
 import { connect, type Store } from '../src/db/connect.ts'
@@ -21,6 +20,7 @@ import { DEMO_CATALOG, importCatalog } from '../src/modules/goods/goods.service.
 import { dashboard } from '../src/modules/console/dashboard/dashboard.repository.ts'
 import { explainSearch, searchOrders, type OrderFilter, type PageRequest } from '../src/modules/console/orders/order-search.repository.ts'
 import { databaseVersion, dropAllTables, ensureDatabase, machine, type BenchDialect } from './lib.ts'
+import { dialectList, parseOptions, runMain, wholeNumber } from './options.ts'
 
 const URLS = {
   postgres: process.env.BENCH_CONSOLE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/gamepay_bench_console',
@@ -37,30 +37,12 @@ const DAY = 86_400_000
 const SPAN_DAYS = 90
 const USERS = 10_000
 
-class UsageError extends Error {}
-
 function options () {
-  let values
-  try {
-    values = parseArgs({
-      options: {
-        orders: { type: 'string', default: '1000000' },
-        dialects: { type: 'string', default: 'sqlite,postgres,mysql' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-  if (values.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
-  const orders = Number(values.orders)
-  if (!Number.isInteger(orders) || orders < 1000 || orders > 20_000_000) throw new UsageError(`--orders must be a whole number from 1000 to 20000000, got "${values.orders}"`)
-  const dialects = values.dialects.split(',').map((d) => d.trim()).filter(Boolean)
-  for (const d of dialects) if (!['sqlite', 'postgres', 'mysql'].includes(d)) throw new UsageError(`--dialects: unknown "${d}"`)
-  return { orders, dialects: dialects as BenchDialect[] }
+  const values = parseOptions({
+    orders: { type: 'string', default: '1000000' },
+    dialects: { type: 'string', default: 'sqlite,postgres,mysql' },
+  }, USAGE)
+  return { orders: wholeNumber('orders', values.orders, 1000, 20_000_000), dialects: dialectList('dialects', values.dialects) }
 }
 
 /** The orders of `gamepay seed` (src/cli/seed.ts), over the demo catalog, with fresh statistics. */
@@ -167,9 +149,4 @@ async function main () {
   if (slow.length > 0) console.log(`over ${LIMIT_MS} ms: ${slow.join(', ')}`)
 }
 
-main().catch((err: unknown) => {
-  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`)
-  if (err instanceof UsageError) console.error(USAGE)
-  else if (err instanceof Error && err.stack) console.error(err.stack)
-  process.exitCode = 1
-})
+runMain(main, USAGE)

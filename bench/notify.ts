@@ -12,10 +12,12 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { connect } from '../src/db/connect.ts'
 import { databaseVersion, freshBenchDatabase, load, machine, startServer, type BenchDialect, type LoadResult } from './lib.ts'
+import { dialectList, parseOptions, runMain, UsageError, wholeNumber } from './options.ts'
 import { callbackBody, createOrders, SECRET } from './payments.ts'
+
+const USAGE = 'usage: node --import tsx bench/notify.ts [--duration 5] [--connections 10] [--rounds 1] [--db sqlite|postgres|mysql]'
 
 /** A receiver that reads each request and never answers (or, `answer`, answers 200 at once); it counts what it holds. */
 async function receiver (answer = false) {
@@ -78,22 +80,17 @@ async function run (setting: Setting, opts: { durationMs: number, connections: n
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
 
 async function main () {
-  const { values } = parseArgs({
-    options: {
-      duration: { type: 'string', default: '5' },
-      connections: { type: 'string', default: '10' },
-      rounds: { type: 'string', default: '1' },
-      db: { type: 'string', default: 'sqlite' },
-    },
-  })
-  const db = values.db as BenchDialect
-  if (!['sqlite', 'postgres', 'mysql'].includes(db)) throw new Error(`--db must be sqlite, postgres or mysql, got "${values.db}"`)
-  const durationMs = Number(values.duration) * 1000
-  const connections = Number(values.connections)
-  const rounds = Number(values.rounds)
-  if (!(durationMs >= 1000 && durationMs <= 600_000) || !(connections >= 1 && connections <= 200) || !(rounds >= 1 && rounds <= 20)) {
-    throw new Error('--duration must be 1 to 600 seconds, --connections 1 to 200 and --rounds 1 to 20')
-  }
+  const values = parseOptions({
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '1' },
+    db: { type: 'string', default: 'sqlite' },
+  }, USAGE)
+  const [db, ...more] = dialectList('db', values.db)
+  if (db === undefined || more.length > 0) throw new UsageError(`--db must be one of sqlite, postgres, mysql, got "${values.db}"`)
+  const durationMs = wholeNumber('duration', values.duration, 1, 600) * 1000
+  const connections = wholeNumber('connections', values.connections, 1, 200)
+  const rounds = wholeNumber('rounds', values.rounds, 1, 20)
   const hanging = await receiver()
   const answering = await receiver(true)
   const settings: Setting[] = [
@@ -134,7 +131,4 @@ async function main () {
     `${m.cpu}, ${m.cores} cores, Node ${m.node}, ${version}; ${durationMs / 1000} s per run, ${connections} connections.`)
 }
 
-main().catch((err: unknown) => {
-  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`)
-  process.exitCode = 1
-})
+runMain(main, USAGE)

@@ -14,12 +14,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import { connect, type Store } from '../src/db/connect.ts'
 import { runLoad, wrkInstalled, type GeneratorName, type LoadRun } from './generator.ts'
 import {
   DEFAULT_BENCH_DATABASE, databaseVersion, freshBenchDatabase, machine, ROOT, startServer, type BenchDialect, type ServerProcess,
 } from './lib.ts'
+import { parseOptions, runMain, UsageError, wholeNumber } from './options.ts'
 import { SECRET } from './payments.ts'
 import { cpuSeconds, fileSystemOf, peakRssMb, processTree } from './procstat.ts'
 import { selfTimes } from './profile.ts'
@@ -51,8 +51,7 @@ durability doing only the essential statements), in alternating rounds, each che
   --threads N          wrk threads (default 1)
 Load stays on 127.0.0.1; each round lasts --duration, plus the preparation of its orders.`
 
-// Failures explained by their message alone: no stack trace.
-class UsageError extends Error {}
+// A database that does not match the answers: explained by its message alone, no stack trace.
 class ConsistencyError extends Error {}
 
 function list<T extends string> (name: string, raw: string[] | undefined, all: readonly T[]): T[] {
@@ -62,38 +61,21 @@ function list<T extends string> (name: string, raw: string[] | undefined, all: r
 }
 
 function options () {
-  let parsed
-  try {
-    parsed = parseArgs({
-      options: {
-        db: { type: 'string', multiple: true },
-        only: { type: 'string', multiple: true },
-        rounds: { type: 'string', default: '3' },
-        duration: { type: 'string', default: '10' },
-        connections: { type: 'string', default: '50' },
-        workers: { type: 'string' },
-        'gamepay-dir': { type: 'string' },
-        profile: { type: 'boolean', default: false },
-        'ceiling-group-commit': { type: 'boolean', default: false },
-        'db-name': { type: 'string' },
-        generator: { type: 'string' },
-        threads: { type: 'string', default: '1' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-  const { values } = parsed
-  if (values.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
-  const whole = (name: string, raw: string, max: number) => {
-    const n = Number(raw)
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}, got "${raw}"`)
-    return n
-  }
+  const values = parseOptions({
+    db: { type: 'string', multiple: true },
+    only: { type: 'string', multiple: true },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    workers: { type: 'string' },
+    'gamepay-dir': { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'ceiling-group-commit': { type: 'boolean', default: false },
+    'db-name': { type: 'string' },
+    generator: { type: 'string' },
+    threads: { type: 'string', default: '1' },
+  }, USAGE)
+  const whole = (name: string, raw: string, max: number) => wholeNumber(name, raw, 1, max)
   const generator = (values.generator ?? (wrkInstalled() ? 'wrk' : 'autocannon')) as GeneratorName
   if (generator !== 'wrk' && generator !== 'autocannon') throw new UsageError(`--generator must be wrk or autocannon, got "${generator}"`)
   if (generator === 'wrk' && !wrkInstalled()) throw new UsageError('--generator wrk: /usr/bin/wrk is not installed (apt-get install wrk)')
@@ -334,9 +316,4 @@ function printProfile (path: HotPath, db: BenchDialect, dir: string) {
   for (const f of functions.slice(0, 25)) console.log(`${fmt(f.ms, 0).padStart(8)} ms ${fmt((100 * f.ms) / busyMs, 1).padStart(5)}%  ${f.name}`)
 }
 
-main().catch((err: unknown) => {
-  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`)
-  if (err instanceof UsageError) console.error(USAGE)
-  else if (!(err instanceof ConsistencyError) && err instanceof Error && err.stack) console.error(err.stack)
-  process.exitCode = 1
-})
+runMain(main, USAGE, (err) => err instanceof ConsistencyError)

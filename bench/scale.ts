@@ -20,7 +20,6 @@ import { statSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { CompiledQuery, DefaultQueryExecutor, sql, type QueryResult } from 'kysely'
 import { buildApp } from '../src/app.ts'
 import { SEED_STATEMENT_TIMEOUT_MS, seedOrders } from '../src/cli/seed.ts'
@@ -29,6 +28,7 @@ import { createContext } from '../src/context.ts'
 import { connect, type Store } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { databaseVersion, dropAllTables, ensureDatabase, machine, ROOT, startServer, type BenchDialect, type ServerProcess } from './lib.ts'
+import { dialectList, parseOptions, runMain, wholeNumber } from './options.ts'
 import { callbackBody, GOODS, SECRET, type Prepared } from './payments.ts'
 
 const URLS = {
@@ -48,37 +48,16 @@ const WARM_UP = 200
 const TARGET_RATIO = 1.25
 const ORDER_TTL_SECONDS = 1800
 
-class UsageError extends Error {}
-
 function options () {
-  let values
-  try {
-    values = parseArgs({
-      options: {
-        orders: { type: 'string', default: '10000000' },
-        dialects: { type: 'string', default: 'sqlite,postgres,mysql' },
-        requests: { type: 'string', default: '2000' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-  if (values.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
-  const whole = (name: string, raw: string, min: number, max: number) => {
-    const n = Number(raw)
-    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`)
-    return n
-  }
-  const dialects = values.dialects.split(',').map((d) => d.trim()).filter(Boolean)
-  for (const d of dialects) if (!['sqlite', 'postgres', 'mysql'].includes(d)) throw new UsageError(`--dialects: unknown "${d}"`)
+  const values = parseOptions({
+    orders: { type: 'string', default: '10000000' },
+    dialects: { type: 'string', default: 'sqlite,postgres,mysql' },
+    requests: { type: 'string', default: '2000' },
+  }, USAGE)
   return {
-    orders: whole('orders', values.orders, 1000, 100_000_000),
-    requests: whole('requests', values.requests, 100, 1_000_000),
-    dialects: dialects as BenchDialect[],
+    orders: wholeNumber('orders', values.orders, 1000, 100_000_000),
+    requests: wholeNumber('requests', values.requests, 100, 1_000_000),
+    dialects: dialectList('dialects', values.dialects),
   }
 }
 
@@ -398,9 +377,4 @@ async function main () {
   console.log(over.length ? `more than ${target} slower on the big database than on the control: ${over.join(', ')}` : `every path within ${target} of the control`)
 }
 
-main().catch((err: unknown) => {
-  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`)
-  if (err instanceof UsageError) console.error(USAGE)
-  else if (err instanceof Error && err.stack) console.error(err.stack)
-  process.exitCode = 1
-})
+runMain(main, USAGE)
