@@ -1,7 +1,9 @@
 // What the background sweep purges: callbacks whose signature was not verified, after
-// CALLBACK_REJECT_RETENTION_DAYS, and idempotency keys out of their 24 h window. Nothing else.
+// CALLBACK_REJECT_RETENTION_DAYS, idempotency keys out of their 24 h window, and expired operator
+// sessions. Nothing else.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { findOperatorByName, findSession, insertOperator, insertSession } from '../src/modules/console/auth/operators.repository.ts'
 import { createRetention } from '../src/modules/maintenance/retention.ts'
 import {
   callbackParams, createOrder, createTestApp, forEachDialect, pay, post, signed, type TestApp,
@@ -68,9 +70,9 @@ forEachDialect('retention', (dialect) => {
       const retention = retentionOf(t, () => now)
       now = T0 + 30 * DAY
       // Exactly 30 days old: kept.
-      assert.deepEqual(await retention.purgeExpired(), { callbacks: 0, idempotencyKeys: 0 })
+      assert.deepEqual(await retention.purgeExpired(), { callbacks: 0, idempotencyKeys: 0, sessions: 0 })
       now = T0 + 30 * DAY + 1
-      assert.deepEqual(await retention.purgeExpired(), { callbacks: 3, idempotencyKeys: 0 })
+      assert.deepEqual(await retention.purgeExpired(), { callbacks: 3, idempotencyKeys: 0, sessions: 0 })
 
       const paidCallback = (await callbacksLeft(t)).find((c) => !c.startsWith('old-') && !c.startsWith('young-'))
       assert.deepEqual(await callbacksLeft(t), ['old-verified:valid', paidCallback, 'young-invalid:invalid'].sort())
@@ -79,7 +81,7 @@ forEachDialect('retention', (dialect) => {
 
       // Years later, verified callbacks, payments and history are all still there.
       now = T0 + 3650 * DAY
-      assert.deepEqual(await retention.purgeExpired(), { callbacks: 1, idempotencyKeys: 0 })
+      assert.deepEqual(await retention.purgeExpired(), { callbacks: 1, idempotencyKeys: 0, sessions: 0 })
       assert.deepEqual(await callbacksLeft(t), ['old-verified:valid', paidCallback].sort())
       assert.deepEqual(await history(t), kept)
     } finally {
@@ -115,9 +117,9 @@ forEachDialect('retention', (dialect) => {
       const retention = retentionOf(t, () => now)
 
       now = T0 + DAY - 1
-      assert.deepEqual(await retention.purgeExpired(), { callbacks: 0, idempotencyKeys: 0 })
+      assert.deepEqual(await retention.purgeExpired(), { callbacks: 0, idempotencyKeys: 0, sessions: 0 })
       now = T0 + DAY
-      assert.deepEqual(await retention.purgeExpired(), { callbacks: 0, idempotencyKeys: 1 })
+      assert.deepEqual(await retention.purgeExpired(), { callbacks: 0, idempotencyKeys: 1, sessions: 0 })
       assert.deepEqual(await keysLeft(t), ['key-young'])
 
       const again = await createOrder(t.app, { user_id: 'idem-b' }, { 'idempotency-key': 'key-young' })
@@ -151,6 +153,27 @@ forEachDialect('retention', (dialect) => {
       assert.deepEqual(rounds, [[3, 3, 5, 2], [3, 2, 2, 0], [1, 0, 1, 0], [0, 0, 1, 0]])
       assert.deepEqual(await callbacksLeft(t), ['backlog-verified:valid'])
       assert.equal(await count(t, 'orders'), orders)
+    } finally {
+      await t.close()
+    }
+  })
+
+  test('when operator sessions have expired, then they go and a live session still signs its operator in', async () => {
+    const now = T0
+    const t = await createTestApp(dialect, { clock: () => now })
+    try {
+      const db = t.ctx.store.db
+      await insertOperator(db, { name: 'ret-operator', role: 'viewer', passwordHash: 'not-a-real-hash', now })
+      const operatorId = (await findOperatorByName(db, 'ret-operator'))!.id
+      const session = (id: string, expiresAt: number) => insertSession(db, { id, operatorId, csrfToken: `csrf-${id}`, sourceIp: '127.0.0.1', now, expiresAt })
+      await session('expired-long-ago', now - DAY)
+      await session('expired-just-now', now)
+      await session('live', now + 1)
+
+      assert.deepEqual(await retentionOf(t, () => now).purgeExpired(), { callbacks: 0, idempotencyKeys: 0, sessions: 2 })
+      const left = await db.selectFrom('operator_sessions').select('id').execute()
+      assert.deepEqual(left.map((r) => r.id), ['live'])
+      assert.equal((await findSession(db, 'live', now))?.name, 'ret-operator')
     } finally {
       await t.close()
     }

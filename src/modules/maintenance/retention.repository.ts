@@ -23,6 +23,14 @@ export async function deleteUnverifiedCallbacks (db: Executor, before: number, l
   return Number(result.numDeletedRows)
 }
 
+/** Deletes up to `limit` operator sessions that expired at or before `now` (they no longer sign anybody in). */
+export async function deleteExpiredSessions (db: Executor, now: number, limit: number): Promise<number> {
+  const ids = (await db.selectFrom('operator_sessions').select('id').where('expires_at', '<=', now).limit(limit).execute()).map((r) => r.id)
+  if (ids.length === 0) return 0
+  const result = await db.deleteFrom('operator_sessions').where('id', 'in', ids).where('expires_at', '<=', now).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}
+
 /** Deletes up to `limit` idempotency keys stored at or before `until` (out of their window). */
 export async function deleteExpiredIdempotencyKeys (db: Executor, until: number, limit: number): Promise<number> {
   const keys = await db.selectFrom('idempotency_keys').select(['user_id', 'idem_key'])
