@@ -1,7 +1,10 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 
 /** One line per request: trace id (from the child logger), route pattern, status, state, duration. */
 export function registerRequestLog (app: FastifyInstance) {
+  // The level is set at start: below info, a request costs no log line's fields at all.
+  const log = app.log as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }
+  if (log.isLevelEnabled?.('info') !== true) return
   app.addHook('onResponse', (req, reply, done) => {
     req.log.info({
       method: req.method,
