@@ -12,7 +12,7 @@ import { AppError } from '../../errors.ts'
  */
 export async function fastPath<T> (store: Store, inTransaction: boolean,
   run: (db: Executor) => Promise<T | undefined>): Promise<T | undefined> {
-  if (store.caps.name === 'sqlite') return undefined
+  if (!hasFastPath(store)) return undefined
   try {
     return inTransaction ? await store.db.transaction().execute(run) : await run(store.db)
   } catch (err) {
@@ -22,6 +22,9 @@ export async function fastPath<T> (store: Store, inTransaction: boolean,
     throw err
   }
 }
+
+/** Whether fastPath runs anything here: a caller can skip preparing for it. */
+export const hasFastPath = (store: Store): boolean => store.caps.name !== 'sqlite'
 
 /** PostgreSQL chains several writes into one statement with CTEs, and returns what UPDATE wrote; MySQL does neither. */
 export const oneStatement = (store: Store): boolean => store.caps.name === 'postgres'

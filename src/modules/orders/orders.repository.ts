@@ -4,6 +4,7 @@ import { CREATE_ORDER_PROCEDURE } from '../../db/migrations/006_mysql_create_ord
 import type { Executor, OrdersTable } from '../../db/database.ts'
 import { toInt, toIntOrNull } from '../../db/values.ts'
 import { transition, type OrderEvent, type OrderStatus } from '../../domain/order-state.ts'
+import { merge } from '../../merge.ts'
 import { compiledOnce } from './compiled-once.ts'
 
 export interface Order {
@@ -112,7 +113,10 @@ const newOrderRow = (o: NewOrder) => ({
   amount_num: o.amountNum,
   amount_fen: o.amountFen,
   server_flag: o.serverFlag,
-  ...o.details,
+  description: o.details.description,
+  game_role_id: o.details.game_role_id,
+  game_role_name: o.details.game_role_name,
+  game_role_grade: o.details.game_role_grade,
   status: 'unpaid',
   open_key: o.openKey,
   created_at: o.createdAt,
@@ -128,8 +132,25 @@ const newOrderColumns = ['order_no', 'user_id', 'goods_id', 'item', 'price_fen',
 
 /** The order a new order row stands for. */
 export function newOrder (o: NewOrder): Order {
-  const { openKey, details, ...order } = o
-  return { ...order, status: 'unpaid', paidAt: null, gyyxOrderNo: null, paidFen: null, latePayment: false, verifyCount: 0, firstVerifiedAt: null }
+  return {
+    orderNo: o.orderNo,
+    userId: o.userId,
+    goodsId: o.goodsId,
+    item: o.item,
+    priceFen: o.priceFen,
+    amountNum: o.amountNum,
+    amountFen: o.amountFen,
+    serverFlag: o.serverFlag,
+    createdAt: o.createdAt,
+    expireAt: o.expireAt,
+    status: 'unpaid',
+    paidAt: null,
+    gyyxOrderNo: null,
+    paidFen: null,
+    latePayment: false,
+    verifyCount: 0,
+    firstVerifiedAt: null,
+  }
 }
 
 /** Inserts an unpaid order with its creation event; returns the order as it now stands. */
@@ -161,7 +182,7 @@ export type OneRoundTrip = 'statement' | 'procedure'
  */
 export async function insertOrderIfNew (db: Executor, how: OneRoundTrip, o: NewOrder, ctx: EventContext,
   keyed: KeyedResponse | null): Promise<boolean> {
-  const values = { ...newOrderRow(o), ...ctx, key: keyed?.key ?? null, response: keyed?.response ?? null }
+  const values = [newOrderRow(o), ctx, { key: keyed?.key ?? null, response: keyed?.response ?? null }]
   if (how === 'statement') return (await insertNewOrder(db, values)).rows.length === 1
   const { rows } = await callCreateOrder(db, values)
   // A CALL answers its result set, then the call's own status.
@@ -208,7 +229,7 @@ export async function applyTransition (db: Executor, order: Order, event: OrderE
   const next = transition(order.status, event)
   if (!next) throw new Error(`no transition ${order.status} --${event}-->`)
   const result = await db.updateTable('orders')
-    .set({ ...patch, status: next.to, open_key: null, updated_at: ctx.now })
+    .set(merge(patch, { status: next.to, open_key: null, updated_at: ctx.now }))
     .where('order_no', '=', order.orderNo)
     .where((eb) => onKeyedRow(eb('status', '=', order.status)))
     .executeTakeFirst()
@@ -251,17 +272,19 @@ export async function countVerification (db: Executor, oneStatement: boolean, q:
   traceId: string): Promise<Order | undefined> {
   const named = q.orderNo !== undefined
   const byId = q.goodsId !== null
-  const values = { ...q, now, traceId }
+  const values = [q, { now, traceId }]
   if (oneStatement) {
     const { rows } = await countReturning(db, values, shapeOf({ named, byId, latest: !named }))
     return rows[0] && toOrder(rows[0])
   }
   const orderNo = q.orderNo ?? ((await latestPaid(db, values, shapeOf({ byId }))).rows[0])?.order_no
   if (orderNo === undefined) return undefined
-  const counted = await countReportingCount(db, { ...values, orderNo }, shapeOf({ named, byId }))
+  const counted = await countReportingCount(db, [{ orderNo }, ...values], shapeOf({ named, byId }))
   if (Number(counted.numAffectedRows) !== 1) return undefined
   const order = await findOrder(db, orderNo, false)
-  return order && { ...order, verifyCount: Number(counted.insertId) }
+  // The order read here is this call's own: its count is set in place.
+  if (order) order.verifyCount = Number(counted.insertId)
+  return order
 }
 
 type VerificationValues = VerificationQuery & { now: number, traceId: string }

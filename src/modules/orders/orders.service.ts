@@ -5,9 +5,10 @@ import type { Executor } from '../../db/database.ts'
 import { effectiveStatus } from '../../domain/order-state.ts'
 import { MAX_FEN, parseYuan } from '../../domain/money.ts'
 import { AppError, invalidField } from '../../errors.ts'
+import { merge } from '../../merge.ts'
 import { findGoodsByItem } from '../goods/goods.repository.ts'
 import { normalizeGoodsId, resolveGoods } from '../goods/goods.service.ts'
-import { fastPath, oneStatement } from './fast-path.ts'
+import { fastPath, hasFastPath, oneStatement } from './fast-path.ts'
 import type { OrderNumbers } from './order-numbers.ts'
 import { createdOrderData, paidOrderData } from './order-view.ts'
 import {
@@ -60,18 +61,18 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
    */
   async function createAtOnce (order: Omit<NewOrder, 'goodsId' | 'openKey' | 'createdAt' | 'expireAt'>, itemId: number | null,
     traceId: string, idempotencyKey: string | null): Promise<CreatedOrder | undefined> {
+    if (!hasFastPath(store)) return undefined
     // The goods id goes into the open key and the answer: named by item only, it is looked up
     // first. The insert reads the goods' name, price and sale again, in its own statement.
     const goodsId = itemId ?? await fastPath(store, false, async (db) => (await findGoodsByItem(db, order.item))?.id)
     if (goodsId === undefined) return undefined
     const now = clock()
-    const o: NewOrder = {
-      ...order,
+    const o: NewOrder = merge(order, {
       goodsId,
       openKey: openKeyOf(order.userId, goodsId, order.priceFen, order.amountNum, order.serverFlag),
       createdAt: now,
       expireAt: now + orderTtlSeconds * 1000,
-    }
+    })
     const data = createdOrderData(newOrder(o), false)
     const keyed = idempotencyKey === null ? null : { key: idempotencyKey, response: JSON.stringify(data) }
     const ctx: EventContext = { actor: 'user', reason: 'create', traceId, now }

@@ -7,8 +7,9 @@ import { ANOMALIES, decideCallback, type CallbackOutcome } from '../../domain/pa
 import { parsePlatformTimestamp } from '../../domain/platform-time.ts'
 import { buildStringA, normalizeSignType, toSignValue, verifySign, type SignType } from '../../domain/signature.ts'
 import { AppError, invalidField, missing } from '../../errors.ts'
+import { merge } from '../../merge.ts'
 import type { PaidOutbox } from '../notifications/notification-event.ts'
-import { fastPath, oneStatement } from '../orders/fast-path.ts'
+import { fastPath, hasFastPath, oneStatement } from '../orders/fast-path.ts'
 import { applyTransition, findOrder } from '../orders/orders.repository.ts'
 import type { Params } from './callback-params.ts'
 import { findPaymentOrderNo, insertCallback, insertPayment, payUnpaidOrder, type CallbackRecord, type PaidFields, type PaymentRecord } from './payments.repository.ts'
@@ -209,7 +210,7 @@ export function createCallbackService (deps: CallbackServiceDeps) {
   /** Logs a refusal; if the database is down, the refusal still answers. */
   async function logRefusal (record: CallbackRecord, state: string): Promise<void> {
     deps.metrics.callbacks.inc({ outcome: state })
-    await insertCallback(store.db, { ...record, outcome: state }).catch(() => {})
+    await insertCallback(store.db, merge(record, { outcome: state })).catch(() => {})
   }
 
   const makesEvents = deps.outbox !== undefined && deps.outbox.makesEvents !== false
@@ -220,14 +221,15 @@ export function createCallbackService (deps: CallbackServiceDeps) {
    * transaction on MySQL. False when it is not that case: nothing was written, and apply decides.
    */
   async function payAtOnce (c: CheckedCallback, record: CallbackRecord): Promise<boolean> {
+    if (!hasFastPath(store)) return false
     const now = clock()
     const payment: PaymentRecord = {
       gyyxOrderNo: c.gyyxOrderNo, orderNo: c.orderNo, amountFen: c.amountFen, kind: 'applied', result: c.result, traceId: record.trace_id, now, appliedBy: null, ...c.rest,
     }
-    const log = { ...record, received_at: now, outcome: 'paid', anomaly: 0 }
+    const log = merge(record, { received_at: now, outcome: 'paid', anomaly: 0 })
     // The order.paid event, when one may be made, commits with the payment.
     const paidEvent = (db: Executor) => async (order: PaidFields) => {
-      await deps.outbox?.recordPaid(db, { ...order, gyyxOrderNo: c.gyyxOrderNo, paidAt: now, latePayment: false })
+      await deps.outbox?.recordPaid(db, merge(order, { gyyxOrderNo: c.gyyxOrderNo, paidAt: now, latePayment: false }))
     }
     const one = oneStatement(store)
     const paid = await fastPath(store, !one || makesEvents,
@@ -245,13 +247,13 @@ export function createCallbackService (deps: CallbackServiceDeps) {
       const order = await findOrder(trx, c.orderNo, lock)
       const paymentOrderNo = await findPaymentOrderNo(trx, c.gyyxOrderNo)
       const outcome = decideCallback({ order, paymentOrderNo, amountFen: c.amountFen, success: c.success, now })
-      await insertCallback(trx, { ...record, received_at: now, outcome, anomaly: ANOMALIES.has(outcome) ? 1 : 0 })
+      await insertCallback(trx, merge(record, { received_at: now, outcome, anomaly: ANOMALIES.has(outcome) ? 1 : 0 }))
       if (!order || (outcome !== 'paid' && outcome !== 'late_paid' && outcome !== 'duplicate_payment')) return outcome
 
       const payment = { gyyxOrderNo: c.gyyxOrderNo, orderNo: order.orderNo, amountFen: c.amountFen, result: c.result, traceId: record.trace_id, now, appliedBy: manual?.operator ?? null, ...c.rest }
       await manual?.audit(trx, outcome, now)
       if (outcome === 'duplicate_payment') {
-        await insertPayment(trx, { ...payment, kind: 'duplicate' })
+        await insertPayment(trx, merge(payment, { kind: 'duplicate' as const }))
         return outcome
       }
       const ctx = manual
@@ -260,14 +262,14 @@ export function createCallbackService (deps: CallbackServiceDeps) {
       let current = order
       if (outcome === 'late_paid' && order.status === 'unpaid') {
         // Expired by the clock but not yet recorded: record the expiry first, so history shows it.
-        current = { ...order, status: await applyTransition(trx, order, 'expire', { ...ctx, actor: 'system', reason: 'ttl' }) }
+        current = merge(order, { status: await applyTransition(trx, order, 'expire', merge(ctx, { actor: 'system' as const, reason: 'ttl' })) })
       }
       await applyTransition(trx, current, 'pay', ctx, {
         paid_at: now, gyyx_order_no: c.gyyxOrderNo, paid_fen: c.amountFen, late_payment: outcome === 'late_paid' ? 1 : 0,
       })
-      await insertPayment(trx, { ...payment, kind: outcome === 'late_paid' ? 'late' : 'applied' })
+      await insertPayment(trx, merge(payment, { kind: outcome === 'late_paid' ? 'late' as const : 'applied' as const }))
       // The event commits or rolls back with the payment: one payment, one event, none for a repeat.
-      await deps.outbox?.recordPaid(trx, { ...order, gyyxOrderNo: c.gyyxOrderNo, paidAt: now, latePayment: outcome === 'late_paid' })
+      await deps.outbox?.recordPaid(trx, merge(order, { gyyxOrderNo: c.gyyxOrderNo, paidAt: now, latePayment: outcome === 'late_paid' }))
       return outcome
     })
     if (applied === 'paid' || applied === 'late_paid') deps.outbox?.wake()

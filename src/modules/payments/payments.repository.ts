@@ -88,7 +88,7 @@ const paidColumns = ['order_no', 'user_id', 'item', 'goods_id', 'amount_num', 'a
  */
 export async function payUnpaidOrder (db: Executor, oneStatement: boolean, p: PaymentRecord, log: CallbackRecord,
   paid?: (order: PaidFields) => Promise<void>): Promise<boolean> {
-  const values = { ...p, ...log }
+  const values = [p, log]
   if (oneStatement) {
     const [row] = (await payAndRecord(db, values)).rows
     if (row && paid) await paid(toPaidFields(row))
