@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator } from 'prom-client'
+import { clusterMetricsReader } from './cluster-metrics.ts'
 import type { PoolStats } from './db/drivers/options.ts'
 
 /** What the scrape-time gauges read from the database; see plugins/metrics.ts. */
@@ -49,11 +50,14 @@ export function createMetrics () {
   const read = (p: DatabaseProbe) => (current ??= snapshot(p).finally(() => { current = null }))
 
   /** A gauge read at scrape time; a null reading leaves it out of the scrape rather than a made-up 0. */
-  const scrapeGauge = (name: string, help: string, reading: (p: DatabaseProbe) => number | null | Promise<number | null>) => {
+  // `aggregator`: how the gauges of several workers (WORKERS > 1) make one figure; sum by default.
+  const scrapeGauge = (name: string, help: string, reading: (p: DatabaseProbe) => number | null | Promise<number | null>,
+    aggregator: Aggregator = 'sum') => {
     const gauge = new Gauge({
       name,
       help,
       registers,
+      aggregator,
       async collect () {
         const value = probe ? await reading(probe) : null
         if (value === null) this.remove()
@@ -79,15 +83,19 @@ export function createMetrics () {
   scrapeGauge('gamepay_db_pool_max', 'Connections the pool may open (DB_POOL_SIZE; 1 on SQLite)',
     (p) => p.poolStats().max)
   scrapeGauge('gamepay_db_up', '1 when the database answered this scrape\'s query, else 0',
-    async (p) => (await read(p)).up ? 1 : 0)
+    async (p) => (await read(p)).up ? 1 : 0, 'min')
   scrapeGauge('gamepay_outbox_due_events', 'Pending notification events whose next attempt is due (absent when the query failed)',
-    async (p) => (await read(p)).outbox?.due ?? null)
+    async (p) => (await read(p)).outbox?.due ?? null, 'max')
   scrapeGauge('gamepay_outbox_oldest_age_seconds',
     'Age of the oldest pending notification event, 0 when none (absent when the query failed)',
-    async (p) => (await read(p)).outbox?.oldestAgeSeconds ?? null)
+    async (p) => (await read(p)).outbox?.oldestAgeSeconds ?? null, 'max')
+
+  const clusterRead = clusterMetricsReader(registry)
 
   const metrics = {
     registry,
+    /** The scrape's text: this process's series, or with WORKERS > 1 those of every worker, merged. */
+    text: (): Promise<string> => clusterRead?.() ?? registry.metrics(),
     ordersCreated: new Counter({ name: 'gamepay_orders_created_total', help: 'Orders created (a reused open order is not counted)', registers }),
     ordersPaid: new Counter({ name: 'gamepay_orders_paid_total', help: 'Orders that became paid (late payments included)', registers }),
     callbacks: new Counter({ name: 'gamepay_callbacks_total', help: 'Payment callbacks by the outcome the callback log records', labelNames: ['outcome'] as const, registers }),

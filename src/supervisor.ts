@@ -1,11 +1,13 @@
 // WORKERS > 1: this (primary) process forks that many workers, each a whole gamepay instance with
 // its own database pool and leased worker id, all serving one port through node's cluster module
-// (the primary accepts connections and hands them out in turn). The primary serves nothing itself:
-// it restarts a worker that dies, gives up when workers keep dying before they listen (a database
-// that is not there, a port that is taken: restarting cannot help), and on SIGTERM or SIGINT asks
-// every worker to close as a single instance does on SIGTERM, then exits.
+// (the primary accepts connections and hands them out in turn). The primary serves no requests
+// itself, only the merged metrics a worker asks for on a scrape (cluster-metrics.ts). It restarts a
+// worker that dies, gives up when workers keep dying before they listen (a database that is not
+// there, a port that is taken: restarting cannot help), and on SIGTERM or SIGINT asks every worker
+// to close as a single instance does on SIGTERM, then exits.
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
+import { answerClusterMetrics } from './cluster-metrics.ts'
 import type { Config } from './config.ts'
 
 /** The primary's request to close, sent over the IPC channel (src/server.ts listens for it). */
@@ -124,6 +126,7 @@ export function superviseWorkers (config: Config, log: Logger): Promise<number> 
   if (config.rateLimitPerMinute > 0 && !config.redisUrl) {
     log.warn(`RATE_LIMIT_PER_MINUTE without REDIS_URL: each of the ${config.workers} workers counts its own budget`)
   }
+  answerClusterMetrics()
   log.info(`primary ${process.pid}: starting ${config.workers} workers on ${config.host}:${config.port}`)
   for (const slot of slots) fork(slot)
   return finished

@@ -69,6 +69,16 @@ const alive = (pid: number) => {
 const createOnNewConnection = (base: string, user: string) =>
   call(base, 'POST', '/api/pay/create-order', { body: { user_id: user, ...MONTH_CARD }, headers: { connection: 'close' } })
 
+/** GET /metrics on a connection of its own, so that either worker may take it. */
+const scrape = (base: string) => new Promise<string>((resolve, reject) => {
+  request(`${base}/metrics`, { agent: false }, (res) => {
+    let text = ''
+    res.setEncoding('utf8')
+    res.on('data', (chunk: string) => { text += chunk })
+    res.on('end', () => res.statusCode === 200 ? resolve(text) : reject(new Error(`/metrics answered ${res.statusCode}: ${text}`)))
+  }).on('error', reject).end()
+})
+
 forEachSharedDialect('WORKERS=2', (dialect) => {
   let url: string
   let store: Store
@@ -114,6 +124,16 @@ forEachSharedDialect('WORKERS=2', (dialect) => {
     assert.deepEqual(new Set(numbers.map(workerIdOf)), new Set(first.map((w) => w.workerId)), 'both workers made orders')
     const stored = await store.db.selectFrom('orders').select('order_no').execute()
     assert.deepEqual(new Set(stored.map((o) => o.order_no)), new Set(numbers))
+  })
+
+  test('when /metrics is scraped, then whichever worker answers counts what both workers did', async () => {
+    // The 60 orders of the test before, made by both workers.
+    for (let i = 0; i < 4; i++) {
+      const text = await scrape(instance.base)
+      assert.match(text, /^gamepay_orders_created_total 60$/m)
+      assert.match(text, /^gamepay_http_request_duration_seconds_count\{route="\/api\/pay\/create-order",status="200"\} 60$/m)
+      assert.match(text, /^gamepay_db_up 1$/m)
+    }
   })
 
   test('when a worker is killed with SIGKILL, then the service keeps answering and the primary starts another with a new worker id', async () => {

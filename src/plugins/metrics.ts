@@ -65,7 +65,9 @@ export function registerMetrics (app: FastifyInstance, ctx: Pick<AppContext, 'co
       })
     },
   }, async (_req, reply) => {
-    const text = await metrics.registry.metrics()
+    const text = await metrics.text().catch((err: Error) => {
+      throw new AppError('SERVICE_UNAVAILABLE', err.message)
+    })
     return reply.header('Cache-Control', 'no-store').type(metrics.registry.contentType).send(text)
   })
 }
