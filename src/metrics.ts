@@ -102,7 +102,7 @@ export function createMetrics () {
     notifications: new Counter({ name: 'gamepay_notifications_total', help: 'Notification deliveries: delivered, retry (to be tried again) or failed (schedule ended)', labelNames: ['result'] as const, registers }),
     httpDuration: new Histogram({
       name: 'gamepay_http_request_duration_seconds',
-      help: 'Request duration by route pattern and HTTP status',
+      help: 'Request duration, from arrival until the answer is handed to the connection, by route pattern and HTTP status',
       labelNames: ['route', 'status'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,

@@ -40,7 +40,10 @@ export function registerMetrics (app: FastifyInstance, ctx: Pick<AppContext, 'co
   // One histogram child per route and status, kept: prom-client hashes the labels of every
   // observe() otherwise. Routes are patterns (never raw URLs) and statuses few, so this stays small.
   const children = new Map<string, { observe: (value: number) => void }>()
-  app.addHook('onResponse', (req, reply, done) => {
+  // Measured when the answer is handed to the connection (onSend), not when the connection has
+  // written it (onResponse): an onResponse hook makes every response wait on its socket's 'finish'
+  // event, which cost a third of the throughput of a cached goods request.
+  app.addHook('onSend', (req, reply, payload, done) => {
     const route = req.routeOptions.url ?? UNMATCHED_ROUTE
     const key = `${reply.statusCode} ${route}`
     let child = children.get(key)
@@ -49,7 +52,7 @@ export function registerMetrics (app: FastifyInstance, ctx: Pick<AppContext, 'co
       children.set(key, child)
     }
     child.observe(reply.elapsedTime / 1000)
-    done()
+    done(null, payload)
   })
 
   // Registered before the docs plugin, so not in the OpenAPI document of the JSON API.

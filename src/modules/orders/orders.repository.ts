@@ -163,22 +163,17 @@ export async function insertOrder (db: Executor, o: NewOrder, ctx: EventContext)
 /** An Idempotency-Key's first response, stored with the order it created. */
 export interface KeyedResponse { key: string, response: string }
 
+/** How a database writes a new order with its event and key in one round trip. */
+export type OneRoundTrip = 'statement' | 'procedure'
+
 /**
  * Create-order's common case: inserts the order with its creation event (and its Idempotency-Key's
  * response) while the goods still have the order's name and price on sale, no order holds its open
  * key and the key is new. False when any of that fails: nothing was written, and the general way
  * (createOrder's transaction) tells which rule answers. A concurrent twin fails a unique key.
  *
- * PostgreSQL: one statement, its inserts chained by CTEs, so no BEGIN or COMMIT. MySQL has no
- * writing CTEs: INSERT … SELECT gates the order on the goods, in the caller's transaction.
- */
-/** How a database writes a new order with its event and key in one round trip. */
-export type OneRoundTrip = 'statement' | 'procedure'
-
-/**
- * Inserts a new unpaid order with its creation event (and its Idempotency-Key's answer) while the
- * goods read as ordered and the key is unused, in one round trip: one statement of CTEs on
- * PostgreSQL, one CALL of the procedure of migration 006 on MySQL. False when it wrote nothing.
+ * One round trip, with no BEGIN or COMMIT of the caller's: on PostgreSQL one statement, its inserts
+ * chained by CTEs; on MySQL, which has no writing CTEs, one CALL of the procedure of migration 006.
  */
 export async function insertOrderIfNew (db: Executor, how: OneRoundTrip, o: NewOrder, ctx: EventContext,
   keyed: KeyedResponse | null): Promise<boolean> {
@@ -212,11 +207,12 @@ const insertNewOrder = compiledOnce((db, p: NewOrderValues) => {
     .selectFrom('o').select('order_no')
 })
 
+// A raw query compiles only against a database: compiledOnce is handed what compiles it.
 const callCreateOrder = compiledOnce((db, p: NewOrderValues) => ({
   compile: () => sql<unknown>`call ${sql.raw(CREATE_ORDER_PROCEDURE)}(
-  ${p.order_no}, ${p.user_id}, ${p.goods_id}, ${p.item}, ${p.price_fen}, ${p.amount_num}, ${p.amount_fen}, ${p.server_flag},
-  ${p.description}, ${p.game_role_id}, ${p.game_role_name}, ${p.game_role_grade}, ${p.open_key}, ${p.now}, ${p.expire_at},
-  ${p.actor}, ${p.reason}, ${p.traceId}, ${p.key}, ${p.response})`.compile(db)
+    ${p.order_no}, ${p.user_id}, ${p.goods_id}, ${p.item}, ${p.price_fen}, ${p.amount_num}, ${p.amount_fen}, ${p.server_flag},
+    ${p.description}, ${p.game_role_id}, ${p.game_role_name}, ${p.game_role_grade}, ${p.open_key}, ${p.now}, ${p.expire_at},
+    ${p.actor}, ${p.reason}, ${p.traceId}, ${p.key}, ${p.response})`.compile(db),
 }))
 
 type PaymentPatch = Partial<Pick<OrdersTable, 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment'>>

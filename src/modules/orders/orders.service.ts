@@ -55,9 +55,9 @@ export function createOrderService ({ store, ids, clock, orderTtlSeconds, metric
 
   /**
    * The common case of create-order, a new order (with its Idempotency-Key's answer when one is
-   * sent), in one round trip; everything but the
-   * insert is done before it. Undefined when it is not that case (an open order to reuse, a stored
-   * answer, a refusal): nothing was written, and the transaction in createOrder decides.
+   * sent), in one round trip; everything but the insert is done before it. Undefined when it is not
+   * that case (an open order to reuse, a stored answer, a refusal) or on SQLite: nothing was
+   * written, and the transaction in createOrder decides.
    */
   async function createAtOnce (order: Omit<NewOrder, 'goodsId' | 'openKey' | 'createdAt' | 'expireAt'>, itemId: number | null,
     traceId: string, idempotencyKey: string | null): Promise<CreatedOrder | undefined> {
