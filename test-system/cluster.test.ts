@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os'
 import { after, before, describe, test } from 'node:test'
 import { ConfigError, loadConfig } from '../src/config.ts'
 import type { Store } from '../src/db/connect.ts'
-import { DIALECTS } from '../test/helper.ts'
+import { createOrderAcrossSignal, DIALECTS } from '../test/helper.ts'
 import {
   bounded, call, createOrder, forEachSharedDialect, freePort, freshSystemDatabase, openStore, sleep, startInstance, stopAll,
   workerIdOf, MONTH_CARD, type Instance,
@@ -170,19 +170,7 @@ forEachSharedDialect('WORKERS=2', (dialect) => {
     const running = log.workers().slice(1)
     // A request whose body is still arriving when the signal comes.
     const body = JSON.stringify({ user_id: 'in-flight', ...MONTH_CARD })
-    const inFlight = new Promise<{ status: number, text: string }>((resolve, reject) => {
-      const req = request({ port: instance.port, method: 'POST', path: '/api/pay/create-order', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = ''
-        res.on('data', (d) => { text += d })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
-      })
-      req.on('error', reject)
-      req.write(body.slice(0, 10))
-      setTimeout(() => {
-        instance.child.kill('SIGTERM')
-        setTimeout(() => req.end(body.slice(10)), 300)
-      }, 200)
-    })
+    const inFlight = createOrderAcrossSignal(instance.port, body, () => instance.child.kill('SIGTERM'))
     const done = await inFlight
     assert.equal(done.status, 200, done.text)
     const order = JSON.parse(done.text).data.order as string

@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test'
 import { GamepayTransportError } from '@gamepay/client'
 import type { Store } from '../src/db/connect.ts'
 import {
-  assertConsistent, bounded, call, clientFor, forEachDialect, freshSystemDatabase, openStore, paidCallback,
-  startInstance, stopAll, workerIdOf, MONTH_CARD, type Instance,
+  assertAcknowledgedKept, assertConsistent, bounded, call, clientFor, forEachDialect, freshSystemDatabase, openStore, paidCallback,
+  startInstance, stopAll, workerIdOf, MONTH_CARD, type Acknowledged, type Instance,
 } from './processes.ts'
 
 // What a game server and the payment platform send, through the typed client.
@@ -21,7 +21,7 @@ forEachDialect('an instance is killed under load', (dialect) => {
   let instances: Instance[] = []
   let victim: Instance
   let victimWorkerId: number
-  const acked = { orders: new Map<string, string>(), payments: new Map<string, string>() }
+  const acked: Acknowledged = { orders: new Map(), payments: new Map() }
   const handedOut: string[] = []
 
   before(async () => {
@@ -90,16 +90,7 @@ forEachDialect('an instance is killed under load', (dialect) => {
     // The killed process's lease is still live: the new one must not reuse its worker id yet.
     assert.notEqual(ready.body.data.worker_id, victimWorkerId)
 
-    for (const [order, user] of acked.orders) {
-      const row = await store.db.selectFrom('orders').select(['user_id', 'amount_fen']).where('order_no', '=', order).executeTakeFirst()
-      assert.ok(row, `acknowledged order ${order} is missing`)
-      assert.equal(row.user_id, user)
-      assert.equal(String(row.amount_fen), '3000')
-    }
-    for (const [order, gyyx] of acked.payments) {
-      const row = await store.db.selectFrom('orders').select(['status', 'gyyx_order_no']).where('order_no', '=', order).executeTakeFirstOrThrow()
-      assert.deepEqual(row, { status: 'paid', gyyx_order_no: gyyx }, `acknowledged payment for ${order}`)
-    }
+    await assertAcknowledgedKept(store, acked)
     await assertConsistent(store)
 
     // The platform retries every callback it is unsure of (and some it is sure of): each applies once.

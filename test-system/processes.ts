@@ -423,6 +423,23 @@ export function serverOf (url: string): { host: string, port: number } {
   return { host: u.hostname, port: Number(u.port || (u.protocol.startsWith('mysql') ? 3306 : 5432)) }
 }
 
+/** What a load acknowledged: each order with its user, each paid order with its platform order number. */
+export interface Acknowledged { orders: Map<string, string>, payments: Map<string, string> }
+
+/** Every acknowledged order is stored as answered, and every acknowledged payment left its order paid. */
+export async function assertAcknowledgedKept (store: Store, acked: Acknowledged) {
+  for (const [order, user] of acked.orders) {
+    const row = await store.db.selectFrom('orders').select(['user_id', 'amount_fen']).where('order_no', '=', order).executeTakeFirst()
+    assert.ok(row, `acknowledged order ${order} is missing`)
+    assert.equal(row.user_id, user)
+    assert.equal(String(row.amount_fen), '3000')
+  }
+  for (const [order, gyyx] of acked.payments) {
+    const row = await store.db.selectFrom('orders').select(['status', 'gyyx_order_no']).where('order_no', '=', order).executeTakeFirstOrThrow()
+    assert.deepEqual(row, { status: 'paid', gyyx_order_no: gyyx }, `acknowledged payment for ${order}`)
+  }
+}
+
 /** The database's own invariants: no half-written order or payment, nothing applied twice. */
 export async function assertConsistent (store: Store) {
   const orders = await store.db.selectFrom('orders').selectAll().execute()

@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe } from 'node:test'
@@ -132,4 +133,24 @@ export async function paymentsOf (t: TestApp, orderNo: string) {
 /** The callback log row of one request, by its trace id. */
 export async function logged (t: TestApp, traceId: string) {
   return t.ctx.store.db.selectFrom('callbacks').selectAll().where('trace_id', '=', traceId).executeTakeFirstOrThrow()
+}
+
+/**
+ * A create-order whose body is still arriving when `signal` is called: its first 10 bytes, the
+ * signal 200 ms later, the rest 300 ms after that. Resolves with the answer's status and text.
+ */
+export function createOrderAcrossSignal (port: number, body: string, signal: () => void): Promise<{ status: number, text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ port, method: 'POST', path: '/api/pay/create-order', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = ''
+      res.on('data', (d) => { text += d })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+    })
+    req.on('error', reject)
+    req.write(body.slice(0, 10))
+    setTimeout(() => {
+      signal()
+      setTimeout(() => req.end(body.slice(10)), 300)
+    }, 200)
+  })
 }

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
-import { request } from 'node:http'
 import { connect as netConnect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,7 +11,7 @@ import { buildApp } from '../src/app.ts'
 import { createContext } from '../src/context.ts'
 import { connect } from '../src/db/connect.ts'
 import { createLogger, serve } from '../src/server.ts'
-import { callbackParams, createOrder, createTestApp, freshDatabaseUrl, pay, signed, TEST_SECRET, testConfig } from './helper.ts'
+import { callbackParams, createOrder, createOrderAcrossSignal, createTestApp, freshDatabaseUrl, pay, signed, TEST_SECRET, testConfig } from './helper.ts'
 
 describe('operations', () => {
   test('when /docs/json is read, then it is an OpenAPI 3 document of the five routes built from the validating schemas', async () => {
@@ -118,19 +117,7 @@ describe('operations', () => {
 
       // A request whose body is still arriving when the signal comes.
       const body = JSON.stringify({ user_id: 'u1', item: '月卡', single_pric: 30 })
-      const inFlight = new Promise<{ status: number, text: string }>((resolve, reject) => {
-        const req = request({ port, method: 'POST', path: '/api/pay/create-order', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-          let text = ''
-          res.on('data', (d) => { text += d })
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
-        })
-        req.on('error', reject)
-        req.write(body.slice(0, 10))
-        setTimeout(() => {
-          child.kill('SIGTERM')
-          setTimeout(() => req.end(body.slice(10)), 300)
-        }, 200)
-      })
+      const inFlight = createOrderAcrossSignal(port, body, () => child.kill('SIGTERM'))
       const done = await inFlight
       assert.equal(done.status, 200, done.text)
       assert.equal(JSON.parse(done.text).data.status, 'unpaid')
