@@ -86,7 +86,7 @@ export async function createTestApp (dialect: DialectName, opts: {
 /** Callback parameters with a valid signature. */
 export function signed<T extends Record<string, unknown>> (params: T, opts: { type?: SignType, secret?: string, privateKeyPem?: string } = {}): T & { signType: SignType, sign: string } {
   const type = opts.type ?? 'MD5'
-  const text: Record<string, string | null> = {}
+  const text: Record<string, string | null> = Object.create(null)
   for (const [k, v] of Object.entries(params)) text[k] = toSignValue(v) ?? null
   const sign = computeSign(type, buildStringA(text), { secret: opts.secret ?? TEST_SECRET, privateKeyPem: opts.privateKeyPem })
   return { ...params, signType: type, sign }

@@ -18,9 +18,9 @@ const VECTOR = {
 }
 const VECTOR_STRING_A = 'common_param=cp&game_order_no=811-107552442731859968&gyyx_order_no=12345567&result=success&rmb_yuan=128&server_flag=s1&timestamp=1732600000'
 
-/** The service's view of the same parameters. */
+/** The service's view of the same parameters (as it reads them, into an object without a prototype). */
 function serviceStringA (params: Record<string, unknown>): string {
-  const text: Record<string, string | null> = {}
+  const text: Record<string, string | null> = Object.create(null)
   for (const [name, value] of Object.entries(params)) text[name] = toSignValue(value) ?? null
   return buildStringA(text)
 }
@@ -54,6 +54,13 @@ describe('signing a callback', () => {
       assert.equal(signed.sign, computeSign(signType, stringA, { secret }))
       assert.equal(verifySign(signType, serviceStringA(signed), signed.sign, { secret }), true)
     }))
+  })
+
+  test('when a parameter is named __proto__, then it is signed like any other, as the service reads it', () => {
+    // A parameter name, not the prototype: a plain object literal would drop it on assignment.
+    const params = JSON.parse('{"__proto__":"0","result":"success"}') as Record<string, unknown>
+    assert.equal(callbackStringA(params), '__proto__=0&result=success')
+    assert.equal(serviceStringA(params), '__proto__=0&result=success')
   })
 
   test('when RSA2 is used, then the service verifies it with the public key, and not with another', () => {

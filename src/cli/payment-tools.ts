@@ -95,7 +95,7 @@ export function signingKey (flags: KeyFlags, env: CliEnv, config: () => Config):
 /** Signs parameters as the payment platform does; returns stringA, the sign, and the parameters with signType and sign. */
 export function signParams (params: Record<string, unknown>, type: SignType,
   key: { secret?: string | null, privateKeyPem?: string }) {
-  const text: Record<string, string | null> = {}
+  const text: Record<string, string | null> = Object.create(null)
   for (const [k, v] of Object.entries(params)) {
     const s = toSignValue(v)
     if (s === undefined) throw new CliError(`${k}: objects and arrays cannot be signed`)
