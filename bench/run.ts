@@ -6,9 +6,10 @@
 // For each database and hot path, two servers run side by side on a fresh database: gamepay
 // (`node bin/gamepay.js serve`, NODE_ENV=production) and the ceiling (bench/ceiling/server.ts: the
 // same framework, schemas, driver and durability doing only the statements the request cannot do
-// without). Rounds alternate ceiling, gamepay, ceiling, gamepay… each with new bodies and orders,
-// so a machine busy with something else weighs on both alike. Each round is followed by a check
-// of the database against every answer. Prints each round, then the medians as a markdown table.
+// without). Each round starts both afresh and measures one after the other, with new bodies and
+// orders; odd rounds start and measure the ceiling first, even rounds gamepay, so neither a machine
+// busy with something else nor the order favours one. Each round is followed by a check of the
+// database against every answer. Prints each round, then the medians as a markdown table.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -35,7 +36,8 @@ Each hot path on each database: gamepay against a ceiling server (the same frame
 durability doing only the essential statements), in alternating rounds, each checked against the database.
   --db D[,D...]        ${DIALECTS.join(', ')} (default all three)
   --only P[,P...]      ${Object.keys(PATHS).join(', ')} (default all)
-  --rounds N           rounds per server (default 3): ceiling, gamepay, ceiling, gamepay, ...
+  --rounds N           rounds per server (default 3; an even number weighs both orders alike):
+                       ceiling, gamepay, then gamepay, ceiling, ... each round on servers started afresh
   --duration N         seconds per round (default 10)
   --connections N      concurrent connections (default 50)
   --workers N          start gamepay with WORKERS=N (or auto); SQLite, which gamepay serves from one
@@ -124,6 +126,7 @@ const median = (xs: number[]) => {
 // fastest round so far, and a round that used them all up runs again with more.
 const FIRST_GUESS: Record<HotPath, number> = { goods: 0, 'create-order': 10_000, callback: 4_000, verification: 6_000 }
 const SIZE_MARGIN = 2
+const WARM_UP_MS = 2000
 const RETRY_FACTOR = 2.5
 const ATTEMPTS = 3
 
@@ -158,27 +161,33 @@ async function main () {
         for (const path of opts.paths) {
           const profileDir = opts.profile ? join(tmp, `profile-${db}-${path}`) : null
           if (profileDir) mkdirSync(profileDir)
-          const ceiling = await startServer('ceiling', ['--import', 'tsx', 'bench/ceiling/server.ts'],
-            { ...env, CEILING_GROUP_COMMIT: opts.ceilingGroupCommit ? '1' : '0' }, '/readyz')
-          servers.push(ceiling)
-          const workers = db === 'sqlite' ? null : opts.workers
-          const gamepay = await startServer('gamepay', [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'bin/gamepay.js', 'serve'],
-            // WORKERS always set, so one exported in the shell does not slip in.
-            { ...env, WORKERS: workers ?? '1' }, '/readyz', opts.gamepayDir)
-          servers.push(gamepay)
-          try {
-            // Each server's fastest round so far sizes its next one.
-            const fastest: Partial<Record<ServerName, number>> = {}
-            for (let round = 1; round <= opts.rounds; round++) {
-              for (const name of SERVERS) {
-                const rate = fastest[name] ?? Math.max(FIRST_GUESS[path], fastest.ceiling ?? 0)
-                const { result, rateSeen } = await measureRound({ opts, tmp, store, failures }, path, db, name, name === 'ceiling' ? ceiling : gamepay, round, rate)
+          const start = (name: ServerName) => name === 'ceiling'
+            ? startServer('ceiling', ['--import', 'tsx', 'bench/ceiling/server.ts'],
+              { ...env, CEILING_GROUP_COMMIT: opts.ceilingGroupCommit ? '1' : '0' }, '/readyz')
+            : startServer('gamepay', [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'bin/gamepay.js', 'serve'],
+              // WORKERS always set, so one exported in the shell does not slip in.
+              { ...env, WORKERS: (db === 'sqlite' ? null : opts.workers) ?? '1' }, '/readyz', opts.gamepayDir)
+          // Each server's fastest round so far sizes its next one.
+          const fastest: Partial<Record<ServerName, number>> = {}
+          const rateOf = (name: ServerName) => fastest[name] ?? Math.max(FIRST_GUESS[path], fastest.ceiling ?? 0)
+          for (let round = 1; round <= opts.rounds; round++) {
+            // Both servers start afresh each round, and take turns at being started and measured
+            // first: on a shared 2-core VM, of two copies of the same server the one started first
+            // was seen to serve up to a quarter more, run after run.
+            const order = round % 2 === 1 ? SERVERS : [...SERVERS].reverse()
+            try {
+              const started: Partial<Record<ServerName, ServerProcess>> = {}
+              for (const name of order) servers.push(started[name] = await start(name))
+              // Unmeasured (but checked): the first seconds of a fresh process are the JIT's.
+              for (const name of order) await measureRound({ opts, tmp, store, failures }, path, db, name, started[name]!, round, rateOf(name), true)
+              for (const name of order) {
+                const { result, rateSeen } = await measureRound({ opts, tmp, store, failures }, path, db, name, started[name]!, round, rateOf(name))
                 fastest[name] = Math.max(fastest[name] ?? 0, rateSeen)
                 measured.push(result)
               }
+            } finally {
+              await stopAll()
             }
-          } finally {
-            await stopAll()
           }
           if (profileDir) profiles.push({ path, db, dir: profileDir })
         }
@@ -225,14 +234,15 @@ interface Bench {
 
 /** One round of one server: bodies and orders prepared, the load, the check (again with more bodies when they ran out). */
 async function measureRound ({ opts, tmp, store, failures }: Bench, path: HotPath, db: BenchDialect, name: ServerName, server: ServerProcess,
-  round: number, rate: number): Promise<{ result: Measured, rateSeen: number }> {
-  const durationS = opts.durationMs / 1000
+  round: number, rate: number, warmUp = false): Promise<{ result: Measured, rateSeen: number }> {
+  const durationMs = warmUp ? WARM_UP_MS : opts.durationMs
+  const durationS = durationMs / 1000
   let count = Math.ceil(rate * durationS * SIZE_MARGIN) + 1000
   // An attempt that ran out of requests still tells (at least) how fast the server went.
   let rateSeen = 0
   for (let attempt = 0; ; attempt++) {
     // Unique per round, server and attempt: the rows each round made are told apart by it.
-    const tag = `${path.slice(0, 2)}${round}${name[0]}${attempt}`
+    const tag = `${path.slice(0, 2)}${round}${warmUp ? 'w' : ''}${name[0]}${attempt}`
     const prepStarted = performance.now()
     const prepared = await prepareRound(path, store, tag, count)
     const prepS = (performance.now() - prepStarted) / 1000
@@ -241,7 +251,7 @@ async function measureRound ({ opts, tmp, store, failures }: Bench, path: HotPat
     const run = await runLoad(opts.generator, {
       origin: server.origin,
       path: PATHS[path].url,
-      durationMs: opts.durationMs,
+      durationMs,
       connections: opts.connections,
       threads: opts.threads,
       bodies: prepared.bodies,
@@ -252,9 +262,9 @@ async function measureRound ({ opts, tmp, store, failures }: Bench, path: HotPat
     await quiesce(pids)
     const rssMb = peakRssMb(processTree(server.pid))
     const check = prepared.check && run.outcomes ? await prepared.check(run.outcomes) : undefined
-    if (check && !check.ok) failures.push(`${db} ${path} ${name} round ${round}: ${check.detail}`)
+    if (check && !check.ok) failures.push(`${db} ${path} ${name} round ${round}${warmUp ? ' warm-up' : ''}: ${check.detail}`)
     const result: Measured = { path, db, server: name, run, serverCpuS, rssMb, check }
-    report(result, round, opts.rounds, prepared.bodies ? `${count} ${path === 'create-order' ? 'bodies' : 'orders'} in ${fmt(prepS, 1)} s` : '')
+    report(result, warmUp ? 'warm-up' : `${round}/${opts.rounds}`, prepared.bodies ? `${count} ${path === 'create-order' ? 'bodies' : 'orders'} in ${fmt(prepS, 1)} s` : '')
     rateSeen = Math.max(rateSeen, run.reqPerSec)
     if (!run.exhausted || attempt + 1 >= ATTEMPTS) return { result, rateSeen }
     count = Math.ceil(count * RETRY_FACTOR)
@@ -275,9 +285,9 @@ async function quiesce (pids: number[]) {
   }
 }
 
-function report (m: Measured, round: number, rounds: number, prepared: string) {
+function report (m: Measured, round: string, prepared: string) {
   const r = m.run
-  console.log(`${m.db.padEnd(8)} ${m.path.padEnd(12)} ${round}/${rounds} ${m.server.padEnd(7)} ${fmt(r.reqPerSec, 0).padStart(7)} req/s  ` +
+  console.log(`${m.db.padEnd(8)} ${m.path.padEnd(12)} ${round} ${m.server.padEnd(7)} ${fmt(r.reqPerSec, 0).padStart(7)} req/s  ` +
     `p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  non-2xx ${r.non2xx}  errors ${r.errors}  | server CPU ${share(m.serverCpuS, r.elapsedS)} ` +
     `RSS ${fmt(m.rssMb, 0)} MB | ${r.generator} CPU ${share(r.generatorCpuS, r.elapsedS)}` + (prepared ? ` | ${prepared}` : ''))
   if (r.non2xx > 0) console.log(`  status codes: ${JSON.stringify(r.statusCodes)}; first failure: ${r.firstFailure}`)
