@@ -172,8 +172,8 @@ async function main () {
           const rateOf = (name: ServerName) => fastest[name] ?? Math.max(FIRST_GUESS[path], fastest.ceiling ?? 0)
           for (let round = 1; round <= opts.rounds; round++) {
             // Both servers start afresh each round, and take turns at being started and measured
-            // first: on a shared 2-core VM, of two copies of the same server the one started first
-            // was seen to serve up to a quarter more, run after run.
+            // first: on a shared 2-core VM, of two copies of one server, the one started first once
+            // served a quarter more over six rounds.
             const order = round % 2 === 1 ? SERVERS : [...SERVERS].reverse()
             try {
               const started: Partial<Record<ServerName, ServerProcess>> = {}
