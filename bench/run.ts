@@ -6,10 +6,10 @@
 // For each database and hot path, two servers run side by side on a fresh database: gamepay
 // (`node bin/gamepay.js serve`, NODE_ENV=production) and the ceiling (bench/ceiling/server.ts: the
 // same framework, schemas, driver and durability doing only the statements the request cannot do
-// without). Each round starts both afresh and measures one after the other, with new bodies and
-// orders; odd rounds start and measure the ceiling first, even rounds gamepay, so neither a machine
-// busy with something else nor the order favours one. Each round is followed by a check of the
-// database against every answer. Prints each round, then the medians as a markdown table.
+// without). Both are warmed up (a round that is checked but not counted), then rounds measure one
+// after the other, with new bodies and orders: odd rounds the ceiling first, even rounds gamepay, so
+// neither a machine busy with something else nor the order favours one. Each round is followed by a
+// check of the database against every answer. Prints each round, then the medians as a markdown table.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -36,8 +36,8 @@ Each hot path on each database: gamepay against a ceiling server (the same frame
 durability doing only the essential statements), in alternating rounds, each checked against the database.
   --db D[,D...]        ${DIALECTS.join(', ')} (default all three)
   --only P[,P...]      ${Object.keys(PATHS).join(', ')} (default all)
-  --rounds N           rounds per server (default 3; an even number weighs both orders alike):
-                       ceiling, gamepay, then gamepay, ceiling, ... each round on servers started afresh
+  --rounds N           rounds per server (default 3; an even number weighs both orders alike),
+                       after a warm-up: ceiling, gamepay, then gamepay, ceiling, ...
   --duration N         seconds per round (default 10)
   --connections N      concurrent connections (default 50)
   --workers N          start gamepay with WORKERS=N (or auto); SQLite, which gamepay serves from one
@@ -126,7 +126,7 @@ const median = (xs: number[]) => {
 // fastest round so far, and a round that used them all up runs again with more.
 const FIRST_GUESS: Record<HotPath, number> = { goods: 0, 'create-order': 10_000, callback: 4_000, verification: 6_000 }
 const SIZE_MARGIN = 2
-const WARM_UP_MS = 2000
+const WARM_UP_MS = 3000
 const RETRY_FACTOR = 2.5
 const ATTEMPTS = 3
 
@@ -170,24 +170,21 @@ async function main () {
           // Each server's fastest round so far sizes its next one.
           const fastest: Partial<Record<ServerName, number>> = {}
           const rateOf = (name: ServerName) => fastest[name] ?? Math.max(FIRST_GUESS[path], fastest.ceiling ?? 0)
-          for (let round = 1; round <= opts.rounds; round++) {
-            // Both servers start afresh each round, and take turns at being started and measured
-            // first: on a shared 2-core VM, of two copies of one server, the one started first once
-            // served a quarter more over six rounds.
-            const order = round % 2 === 1 ? SERVERS : [...SERVERS].reverse()
-            try {
-              const started: Partial<Record<ServerName, ServerProcess>> = {}
-              for (const name of order) servers.push(started[name] = await start(name))
-              // Unmeasured (but checked): the first seconds of a fresh process are the JIT's.
-              for (const name of order) await measureRound({ opts, tmp, store, failures }, path, db, name, started[name]!, round, rateOf(name), true)
-              for (const name of order) {
+          try {
+            const started: Partial<Record<ServerName, ServerProcess>> = {}
+            for (const name of SERVERS) servers.push(started[name] = await start(name))
+            // Unmeasured (but checked): the first seconds of a process are the JIT's.
+            for (const name of SERVERS) await measureRound({ opts, tmp, store, failures }, path, db, name, started[name]!, 0, rateOf(name), true)
+            for (let round = 1; round <= opts.rounds; round++) {
+              // Odd rounds measure the ceiling first, even rounds gamepay: the order weighs on both alike.
+              for (const name of round % 2 === 1 ? SERVERS : [...SERVERS].reverse()) {
                 const { result, rateSeen } = await measureRound({ opts, tmp, store, failures }, path, db, name, started[name]!, round, rateOf(name))
                 fastest[name] = Math.max(fastest[name] ?? 0, rateSeen)
                 measured.push(result)
               }
-            } finally {
-              await stopAll()
             }
+          } finally {
+            await stopAll()
           }
           if (profileDir) profiles.push({ path, db, dir: profileDir })
         }
