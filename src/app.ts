@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Logger } from 'pino'
+import { pino, type Logger } from 'pino'
 import type { AppContext } from './context.ts'
 import { registerDocs } from './plugins/docs.ts'
 import { invalidField } from './errors.ts'
@@ -25,7 +25,9 @@ export async function buildApp (ctx: AppContext, opts: AppOptions = {}) {
   const { config } = ctx
   let closing = false
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // Always a logger (silent when none is given): Fastify times each reply (reply.elapsedTime, which
+    // the request-duration histogram reads) only when it has one.
+    loggerInstance: opts.logger ?? pino({ level: 'silent' }),
     childLoggerFactory: (logger, bindings, childOpts) => lazyChildLogger(logger as Logger, bindings, childOpts),
     bodyLimit: config.bodyLimit,
     // A client that trickles its headers or body is cut off: 408 (or the connection closed) once

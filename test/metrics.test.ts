@@ -71,6 +71,8 @@ describe('metrics', () => {
         assert.equal(valueOf(samples, 'gamepay_notifications_total', { result }), 0, result)
       }
       assert.equal(valueOf(samples, `${DURATION}_count`, { route: '/api/pay/goods', status: '200' }), 1)
+      // A duration was measured, not a 0 for want of Fastify's reply timing.
+      assert.ok(valueOf(samples, `${DURATION}_sum`, { route: '/api/pay/goods', status: '200' })! > 0)
     } finally {
       await t.close()
     }

@@ -35,7 +35,7 @@ for (const level of LEVELS) {
 
 /** Fastify's per-request logger (req.log), made only when something is logged at an enabled level. */
 export function lazyChildLogger (logger: Logger, bindings: Bindings, opts: ChildLoggerOptions): FastifyBaseLogger {
-  // Fastify's stand-in when logging is off is no pino logger: nothing to save there.
+  // A logger that is not pino's (a caller of buildApp may give any Fastify logger): nothing to save there.
   if (typeof logger.isLevelEnabled !== 'function') return logger.child(bindings, opts) as FastifyBaseLogger
   return new LazyChildLogger(logger, bindings, opts) as unknown as FastifyBaseLogger
 }
