@@ -6,6 +6,7 @@ import { notifications } from './migrations/003_notifications.ts'
 import { consoleTables } from './migrations/004_console.ts'
 import { catalogVersion } from './migrations/005_catalog_version.ts'
 import { mysqlCreateOrder } from './migrations/006_mysql_create_order.ts'
+import { mysqlPayOrder } from './migrations/007_mysql_pay_order.ts'
 
 // Versioned migrations, applied in name order. Kysely's migrator takes a lock on PostgreSQL and
 // MySQL, so several instances starting at once apply each migration once.
@@ -17,6 +18,7 @@ function provider (store: Store): MigrationProvider {
     '004_console': consoleTables(store.caps.name),
     '005_catalog_version': catalogVersion(store.caps.name),
     '006_mysql_create_order': mysqlCreateOrder(store.caps.name),
+    '007_mysql_pay_order': mysqlPayOrder(store.caps.name),
   }
   return { getMigrations: async () => migrations }
 }

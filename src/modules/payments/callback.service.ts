@@ -12,7 +12,7 @@ import type { PaidOutbox } from '../notifications/notification-event.ts'
 import { fastPath, hasFastPath, oneStatement } from '../orders/fast-path.ts'
 import { applyTransition, findOrder } from '../orders/orders.repository.ts'
 import type { Params } from './callback-params.ts'
-import { findPaymentOrderNo, insertCallback, insertPayment, payUnpaidOrder, type CallbackRecord, type PaidFields, type PaymentRecord } from './payments.repository.ts'
+import { findPaymentOrderNo, insertCallback, insertPayment, payUnpaidOrder, type CallbackRecord, type PaidFields, type PayHow, type PaymentRecord } from './payments.repository.ts'
 
 export interface CallbackServiceDeps {
   store: Store
@@ -26,7 +26,7 @@ export interface CallbackServiceDeps {
   /**
    * Where an order that became paid gets its `order.paid` event, in the same transaction.
    * `makesEvents: false` says it never makes one (no NOTIFY_URL of any kind): a payment then
-   * needs no transaction around it on PostgreSQL, nor a read of the order on MySQL.
+   * needs no transaction around it on PostgreSQL, and is one CALL on MySQL.
    */
   outbox?: PaidOutbox & { makesEvents?: boolean }
 }
@@ -217,8 +217,9 @@ export function createCallbackService (deps: CallbackServiceDeps) {
 
   /**
    * The common case, a success that pays an unpaid order on time: one statement on PostgreSQL
-   * (in a short transaction with the order.paid event, when one may be made), one short
-   * transaction on MySQL. False when it is not that case: nothing was written, and apply decides.
+   * (in a short transaction with the order.paid event, when one may be made), one CALL on MySQL
+   * (a short transaction of its statements when an event may be made). False when it is not that
+   * case: nothing was written, and apply decides.
    */
   async function payAtOnce (c: CheckedCallback, record: CallbackRecord): Promise<boolean> {
     if (!hasFastPath(store)) return false
@@ -231,9 +232,9 @@ export function createCallbackService (deps: CallbackServiceDeps) {
     const paidEvent = (db: Executor) => async (order: PaidFields) => {
       await deps.outbox?.recordPaid(db, merge(order, { gyyxOrderNo: c.gyyxOrderNo, paidAt: now, latePayment: false }))
     }
-    const one = oneStatement(store)
-    const paid = await fastPath(store, !one || makesEvents,
-      (db) => payUnpaidOrder(db, one, payment, log, makesEvents ? paidEvent(db) : undefined))
+    const how: PayHow = oneStatement(store) ? 'statement' : makesEvents ? 'transaction' : 'procedure'
+    const paid = await fastPath(store, how === 'transaction' || (how === 'statement' && makesEvents),
+      (db) => payUnpaidOrder(db, how, payment, log, makesEvents ? paidEvent(db) : undefined))
     if (paid) deps.outbox?.wake()
     return paid === true
   }

@@ -1,4 +1,6 @@
+import { sql } from 'kysely'
 import type { CallbacksTable, Executor, OrdersTable } from '../../db/database.ts'
+import { PAY_ORDER_PROCEDURE } from '../../db/migrations/007_mysql_pay_order.ts'
 import { toInt } from '../../db/values.ts'
 import { compiledOnce } from '../orders/compiled-once.ts'
 import { appendEvent, findOrder, onKeyedRow, type Order } from '../orders/orders.repository.ts'
@@ -82,17 +84,27 @@ const paidColumns = ['order_no', 'user_id', 'item', 'goods_id', 'amount_num', 'a
  * when any of that does not hold: nothing was written, and the general way (the callback's
  * transaction) decides the outcome. A concurrent twin fails the payments key.
  *
- * PostgreSQL: one statement, the conditional UPDATE … RETURNING feeding the inserts through CTEs,
- * so no BEGIN or COMMIT unless `paid` writes too. MySQL has no writing CTEs: the same writes in the
- * caller's transaction, and the order is read only for `paid`.
+ * - 'statement' (PostgreSQL): one statement, the conditional UPDATE … RETURNING feeding the
+ *   inserts through CTEs, so no BEGIN or COMMIT unless `paid` writes too.
+ * - 'procedure' (MySQL, with no `paid`): one CALL of the procedure of migration 007, which runs
+ *   its own transaction.
+ * - 'transaction' (MySQL with `paid`): the same writes one by one in the caller's transaction, and
+ *   the order read for `paid`, which writes in that transaction too.
  */
-export async function payUnpaidOrder (db: Executor, oneStatement: boolean, p: PaymentRecord, log: CallbackRecord,
+export type PayHow = 'statement' | 'procedure' | 'transaction'
+
+export async function payUnpaidOrder (db: Executor, how: PayHow, p: PaymentRecord, log: CallbackRecord,
   paid?: (order: PaidFields) => Promise<void>): Promise<boolean> {
   const values = [p, log]
-  if (oneStatement) {
+  if (how === 'statement') {
     const [row] = (await payAndRecord(db, values)).rows
     if (row && paid) await paid(toPaidFields(row))
     return row !== undefined
+  }
+  if (how === 'procedure') {
+    // A CALL answers its result set, then the call's own status.
+    const { rows } = await callPayOrder(db, values)
+    return (rows[0] as unknown as Array<{ paid: number }>)[0]?.paid === 1
   }
 
   const result = await payOrder(db, values)
@@ -132,6 +144,14 @@ const payAndRecord = compiledOnce((db, p: PaymentValues) => {
       .expression(qb.selectFrom('u').select(({ val }) => keys(log).map((k) => val(log[k]).as(k)))))
     .selectFrom('u').select(paidColumns)
 })
+
+// A raw query compiles only against a database: compiledOnce is handed what compiles it.
+const callPayOrder = compiledOnce((db, p: PaymentValues) => ({
+  compile: () => sql<unknown>`call ${sql.raw(PAY_ORDER_PROCEDURE)}(
+    ${p.orderNo}, ${p.gyyxOrderNo}, ${p.amountFen}, ${p.now}, ${p.result}, ${p.resultMessage}, ${p.serverFlag},
+    ${p.commonParam}, ${p.platformTimestamp}, ${p.traceId}, ${p.source_ip}, ${p.game_order_no}, ${p.gyyx_order_no},
+    ${p.params}, ${p.sign_type}, ${p.signature})`.compile(db),
+}))
 
 /** The columns of a row object (order_no aside: the CTEs take it from the paid row). */
 const keys = <T extends object>(row: T) => Object.keys(row).filter((k) => k !== 'order_no') as Exclude<keyof T & string, 'order_no'>[]
