@@ -215,21 +215,28 @@ const callCreateOrder = compiledOnce((db, p: NewOrderValues) => ({
     ${p.actor}, ${p.reason}, ${p.traceId}, ${p.key}, ${p.response})`.compile(db),
 }))
 
-type PaymentPatch = Partial<Pick<OrdersTable, 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment'>>
+/** What a payment writes on the order besides its status. */
+type PaymentPatch = Pick<OrdersTable, 'paid_at' | 'gyyx_order_no' | 'paid_fen' | 'late_payment'>
+
+// Two shapes: a plain change of status, and a payment's, which writes the payment's columns too.
+const updateStatus = compiledOnce((db, p: { orderNo: string, from: OrderStatus, to: OrderStatus, now: number } & PaymentPatch, shape) => {
+  const change = { status: p.to, open_key: null, updated_at: p.now }
+  return db.updateTable('orders')
+    .set(shape === 'pay' ? merge(change, { paid_at: p.paid_at, gyyx_order_no: p.gyyx_order_no, paid_fen: p.paid_fen, late_payment: p.late_payment }) : change)
+    .where('order_no', '=', p.orderNo)
+    .where((eb) => onKeyedRow(eb('status', '=', p.from)))
+})
 
 /**
  * The one way an order changes status: a conditional update from the status the caller read,
  * plus its history event. A row that changed meanwhile throws RaceLost and the transaction reruns.
  */
-export async function applyTransition (db: Executor, order: Order, event: OrderEvent, ctx: EventContext, patch: PaymentPatch = {}): Promise<OrderStatus> {
+export async function applyTransition (db: Executor, order: Order, event: OrderEvent, ctx: EventContext, patch?: PaymentPatch): Promise<OrderStatus> {
   const next = transition(order.status, event)
   if (!next) throw new Error(`no transition ${order.status} --${event}-->`)
-  const result = await db.updateTable('orders')
-    .set(merge(patch, { status: next.to, open_key: null, updated_at: ctx.now }))
-    .where('order_no', '=', order.orderNo)
-    .where((eb) => onKeyedRow(eb('status', '=', order.status)))
-    .executeTakeFirst()
-  if (Number(result.numUpdatedRows) !== 1) throw new RaceLost(`order ${order.orderNo} changed during ${event}`)
+  const change = { orderNo: order.orderNo, from: order.status, to: next.to, now: ctx.now }
+  const result = await updateStatus(db, patch ? [change, patch] : [change], patch ? 'pay' : '')
+  if (Number(result.numAffectedRows) !== 1) throw new RaceLost(`order ${order.orderNo} changed during ${event}`)
   await appendEvent(db, order.orderNo, order.status, next.to, ctx)
   return next.to
 }
