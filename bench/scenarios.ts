@@ -56,13 +56,15 @@ export async function prepareRound (path: HotPath, store: Store, tag: string, co
       return {
         bodies: orders.map((o, i) => callbackBody(o, `P${tag}-${stamp}-${i}`)),
         check: async (outcomes) => {
-          const paid = await store.db.selectFrom('orders').select('order_no')
-            .where('order_no', 'like', `${tag}-%`).where('status', '=', 'paid').execute()
-          const payments = await store.db.selectFrom('payments').select('order_no').where('order_no', 'like', `${tag}-%`).execute()
-          const paidSet = new Set(paid.map((r) => r.order_no))
-          const unpaidWithPayment = payments.filter((r) => !paidSet.has(r.order_no)).length
-          const verdict = compare(outcomes, payments.map((r) => indexOf(r.order_no)), '1 payment')
-          const paidCount = compare(outcomes, paid.map((r) => indexOf(r.order_no)), 'paid')
+          // One statement, so one snapshot: a request still in flight when the load stopped may commit
+          // meanwhile, and two reads could see its payment without its paid order.
+          const rows = await store.db.selectFrom('orders as o').leftJoin('payments as p', 'p.order_no', 'o.order_no')
+            .select(['o.order_no', 'o.status', 'p.order_no as payment']).where('o.order_no', 'like', `${tag}-%`).execute()
+          const paid = [...new Set(rows.filter((r) => r.status === 'paid').map((r) => r.order_no))]
+          const payments = rows.filter((r) => r.payment !== null).map((r) => r.order_no)
+          const unpaidWithPayment = rows.filter((r) => r.payment !== null && r.status !== 'paid').length
+          const verdict = compare(outcomes, payments.map(indexOf), '1 payment')
+          const paidCount = compare(outcomes, paid.map(indexOf), 'paid')
           const agree = verdict.ok && paidCount.ok && unpaidWithPayment === 0
           return {
             ok: agree,

@@ -233,7 +233,8 @@ export function createCallbackService (deps: CallbackServiceDeps) {
       await deps.outbox?.recordPaid(db, merge(order, { gyyxOrderNo: c.gyyxOrderNo, paidAt: now, latePayment: false }))
     }
     const how: PayHow = oneStatement(store) ? 'statement' : makesEvents ? 'transaction' : 'procedure'
-    const paid = await fastPath(store, how === 'transaction' || (how === 'statement' && makesEvents),
+    // A transaction only around what writes the event too; the procedure runs its own.
+    const paid = await fastPath(store, makesEvents,
       (db) => payUnpaidOrder(db, how, payment, log, makesEvents ? paidEvent(db) : undefined))
     if (paid) deps.outbox?.wake()
     return paid === true
