@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { DialectName } from '../dialect.ts'
-import { schemaTools } from './schema.ts'
+import { replaceMysqlProcedure } from './schema.ts'
 
 /** The MySQL procedure that creates an order in one round trip. */
 export const CREATE_ORDER_PROCEDURE = 'gamepay_create_order'
@@ -13,22 +13,17 @@ export const CREATE_ORDER_PROCEDURE = 'gamepay_create_order'
 // rolls it back and reaches the caller unchanged. The row's constant columns (status 'unpaid', no
 // late payment, no verification) are those every new order has. SQL SECURITY INVOKER: it runs with
 // the privileges of the instance calling it, which needs EXECUTE on it.
-// Written to be run again over a half-done run (DDL on MySQL is not transactional).
 export function mysqlCreateOrder (dialect: DialectName) {
   return {
     async up (db: Kysely<any>): Promise<void> {
       if (dialect !== 'mysql') return
-      const { collation } = await schemaTools(db, dialect)
-      // Parameters compare with columns of this collation: declared alike, they compare exactly.
-      const text = (length: number) => sql.raw(`varchar(${length}) character set utf8mb4 collate ${collation}`)
-      await sql`drop procedure if exists ${sql.raw(CREATE_ORDER_PROCEDURE)}`.execute(db)
-      await sql`create procedure ${sql.raw(CREATE_ORDER_PROCEDURE)} (
+      await replaceMysqlProcedure(db, CREATE_ORDER_PROCEDURE, (text) => sql`(
           in p_order_no ${text(40)}, in p_user_id ${text(64)}, in p_goods_id bigint, in p_item ${text(255)},
           in p_price_fen bigint, in p_amount_num integer, in p_amount_fen bigint, in p_server_flag ${text(255)},
           in p_description ${text(255)}, in p_game_role_id ${text(255)}, in p_game_role_name ${text(255)},
           in p_game_role_grade ${text(255)}, in p_open_key ${text(64)}, in p_now bigint, in p_expire_at bigint,
           in p_actor ${text(16)}, in p_reason ${text(64)}, in p_trace_id ${text(128)},
-          in p_idem_key ${text(128)}, in p_response mediumtext character set utf8mb4 collate ${sql.raw(collation ?? '')})
+          in p_idem_key ${text(128)}, in p_response ${text('mediumtext')})
         sql security invoker
         begin
           declare exit handler for sqlexception begin rollback; resignal; end;
@@ -53,7 +48,7 @@ export function mysqlCreateOrder (dialect: DialectName) {
             rollback;
             select 0 as created;
           end if;
-        end`.execute(db)
+        end`)
     },
   }
 }

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { DialectName } from '../dialect.ts'
-import { schemaTools } from './schema.ts'
+import { replaceMysqlProcedure } from './schema.ts'
 
 /** The MySQL procedure that applies a callback's common case in one round trip. */
 export const PAY_ORDER_PROCEDURE = 'gamepay_pay_order'
@@ -14,21 +14,16 @@ export const PAY_ORDER_PROCEDURE = 'gamepay_pay_order'
 // payments key, a deadlock) rolls it back and reaches the caller unchanged. The event's and the log
 // row's constant columns (unpaid → paid by the platform's callback, outcome 'paid') are those of
 // this case. SQL SECURITY INVOKER, as for gamepay_create_order.
-// Written to be run again over a half-done run (DDL on MySQL is not transactional).
 export function mysqlPayOrder (dialect: DialectName) {
   return {
     async up (db: Kysely<any>): Promise<void> {
       if (dialect !== 'mysql') return
-      const { collation } = await schemaTools(db, dialect)
-      // Parameters compare with columns of this collation: declared alike, they compare exactly.
-      const text = (length: number) => sql.raw(`varchar(${length}) character set utf8mb4 collate ${collation}`)
-      await sql`drop procedure if exists ${sql.raw(PAY_ORDER_PROCEDURE)}`.execute(db)
-      await sql`create procedure ${sql.raw(PAY_ORDER_PROCEDURE)} (
+      await replaceMysqlProcedure(db, PAY_ORDER_PROCEDURE, (text) => sql`(
           in p_order_no ${text(40)}, in p_gyyx_order_no ${text(128)}, in p_amount_fen bigint, in p_now bigint,
           in p_result ${text(255)}, in p_result_message ${text(1024)}, in p_server_flag ${text(255)},
           in p_common_param ${text(1024)}, in p_platform_timestamp ${text(64)}, in p_trace_id ${text(128)},
           in p_source_ip ${text(64)}, in p_log_game_order_no ${text(255)}, in p_log_gyyx_order_no ${text(255)},
-          in p_params mediumtext character set utf8mb4 collate ${sql.raw(collation ?? '')}, in p_sign_type ${text(32)},
+          in p_params ${text('mediumtext')}, in p_sign_type ${text(32)},
           in p_signature ${text(16)})
         sql security invoker
         begin
@@ -56,7 +51,7 @@ export function mysqlPayOrder (dialect: DialectName) {
             rollback;
             select 0 as paid;
           end if;
-        end`.execute(db)
+        end`)
     },
   }
 }

@@ -1,4 +1,4 @@
-import { sql, type CreateTableBuilder, type Kysely } from 'kysely'
+import { sql, type CreateTableBuilder, type Kysely, type RawBuilder } from 'kysely'
 import type { DialectName } from '../dialect.ts'
 import { NO_PAD_BINARY_COLLATION_SQL, NO_PAD_BINARY_COLLATIONS } from '../drivers/mysql.ts'
 
@@ -72,4 +72,20 @@ export async function schemaTools (db: Kysely<any>, dialect: DialectName) {
       }
     },
   }
+}
+
+/** A procedure parameter's text type, in the collation its columns have: declared alike, they compare exactly. */
+export type ProcedureText = (length: number | 'mediumtext') => RawBuilder<unknown>
+
+/**
+ * Creates a MySQL procedure anew (dropped first: DDL on MySQL is not transactional, so a migration
+ * that failed half-way runs again over what it did). `define` gives what follows the name: the
+ * parameters, the characteristics and the body.
+ */
+export async function replaceMysqlProcedure (db: Kysely<any>, name: string, define: (text: ProcedureText) => RawBuilder<unknown>): Promise<void> {
+  const collation = await mysqlCollation(db)
+  const text: ProcedureText = (length) =>
+    sql.raw(`${length === 'mediumtext' ? 'mediumtext' : `varchar(${length})`} character set utf8mb4 collate ${collation}`)
+  await sql`drop procedure if exists ${sql.raw(name)}`.execute(db)
+  await sql`create procedure ${sql.raw(name)} ${define(text)}`.execute(db)
 }
