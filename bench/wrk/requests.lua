@@ -5,6 +5,9 @@
 --                  records which indexes were answered 2xx and which not (the server echoes the id)
 --   BENCH_PATH     path of those POSTs
 --   BENCH_THREADS  wrk's -t
+--   BENCH_CONNECTIONS  wrk's -c
+--   BENCH_OPEN_MS  (with BENCH_BODIES) how long each connection holds its first request, so that
+--                  the load starts on connections the server has already accepted
 -- Without BENCH_BODIES wrk sends its URL as a plain GET and no Lua runs per request.
 local threads = {}
 local next_thread = 0
@@ -39,6 +42,22 @@ if bodies_file ~= nil and bodies_file ~= "" then
     first_failure = ""
     -- A harmless read, sent only after the last body while the thread stops.
     spare = wrk.format("GET", "/readyz")
+  end
+
+  -- A saturated Node event loop accepts one new connection per turn (libuv 1.45 and later), so
+  -- connections opened into the load would wait dozens of turns for their first answer: a measure of
+  -- connection set-up under load, not of the path. Each connection's first request (the first
+  -- connections/threads calls in this thread) waits until all of them are open; wrk starts its
+  -- latency clock when the request is written, after the wait.
+  local open_ms = tonumber(os.getenv("BENCH_OPEN_MS") or "0")
+  local first_requests = math.floor(tonumber(os.getenv("BENCH_CONNECTIONS")) / tonumber(os.getenv("BENCH_THREADS")))
+  local held = 0
+  function delay()
+    if held < first_requests then
+      held = held + 1
+      return open_ms
+    end
+    return 0
   end
 
   function request()
